@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from console.store import Base, UTCDateTime, utcnow
+
+
+class AlertStatus(StrEnum):
+    new = "new"
+    false_positive = "false_positive"
+    no_concern = "no_concern"
+    monitor = "monitor"
+    incident = "incident"
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    __table_args__ = (
+        # An event raises at most one alert per category, however often it is redelivered.
+        UniqueConstraint("device_id", "event_seq", "category", name="uq_alert_event_category"),
+        Index("ix_alerts_school_created", "school_id", "created_at"),
+        Index("ix_alerts_status_risk", "status", "risk"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"))
+    device_id: Mapped[str] = mapped_column(String(36))
+    user: Mapped[str] = mapped_column(String(100), default="")
+    event_seq: Mapped[int] = mapped_column(BigInteger)
+    event_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    source: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(40))
+    risk: Mapped[int] = mapped_column()
+    # The explanation: which rule and phrase, the model's part, the text and where the match is.
+    rule_id: Mapped[str] = mapped_column(String(100), default="")
+    phrase: Mapped[str] = mapped_column(String(300), default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    match_start: Mapped[int] = mapped_column(default=0)
+    match_end: Mapped[int] = mapped_column(default=0)
+    application: Mapped[str] = mapped_column(String(200), default="")
+    window_title: Mapped[str] = mapped_column(String(500), default="")
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[AlertStatus] = mapped_column(String(20), default=AlertStatus.new)
