@@ -175,12 +175,22 @@ class ConsoleMessage(_message.Message):
     def __init__(self, ack: _Optional[_Union[Ack, _Mapping]] = ..., policy: _Optional[_Union[Policy, _Mapping]] = ..., command: _Optional[_Union[Command, _Mapping]] = ...) -> None: ...
 
 class Ack(_message.Message):
-    __slots__ = ("batch_id", "acked_through_seq")
+    __slots__ = ("batch_id", "acked_through_seq", "rejected")
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     ACKED_THROUGH_SEQ_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
     batch_id: int
     acked_through_seq: int
-    def __init__(self, batch_id: _Optional[int] = ..., acked_through_seq: _Optional[int] = ...) -> None: ...
+    rejected: _containers.RepeatedCompositeFieldContainer[RejectedEvent]
+    def __init__(self, batch_id: _Optional[int] = ..., acked_through_seq: _Optional[int] = ..., rejected: _Optional[_Iterable[_Union[RejectedEvent, _Mapping]]] = ...) -> None: ...
+
+class RejectedEvent(_message.Message):
+    __slots__ = ("seq", "reason")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    reason: str
+    def __init__(self, seq: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class Policy(_message.Message):
     __slots__ = ("version", "capture_text", "capture_windows", "capture_web", "capture_screenshots", "excluded_applications", "prefilter_phrases", "screenshot_min_interval_seconds", "screenshot_max_width", "screenshot_quality", "screenshot_format", "byod", "school_hours", "school_networks", "heartbeat_seconds", "text_pause_seconds")
