@@ -1,0 +1,299 @@
+"""Detection: normalise text, match every rule at once, add the classifier's view, score the risk.
+
+This package knows nothing of the web or the database: it takes texts and their context and returns
+findings, so the console's ingest, ``safeguard scan`` and the agent's prefilter all share it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import console
+from console.detect.domains import host_of, host_suffixes
+from console.detect.matcher import Matcher, Pattern, build_matcher
+from console.detect.normalise import SPACED_LETTERS, Normalised, normalise, normalise_batch
+from console.detect.rules import Rule, load_rules
+from console.detect.scoring import adjust_for_repetition, rule_risk
+
+if TYPE_CHECKING:
+    from console.detect.classifier import Classifier
+
+__all__ = [
+    "Detector",
+    "Finding",
+    "Hit",
+    "ScanItem",
+    "ScanResult",
+    "adjust_for_repetition",
+    "default_rules_dir",
+]
+
+WEB_SOURCES = ("url", "weblog")
+
+
+@dataclass(frozen=True)
+class ScanItem:
+    text: str
+    source: str  # "text" | "window" | "url" | "weblog"
+    phase: str = "secondary"  # "primary" | "secondary" (the school's phase)
+    application: str = ""  # process name the text was typed in / window belongs to
+    url: str = ""  # page url for web items (title goes in text): for domain rules and site context
+
+
+@dataclass(frozen=True)
+class Hit:
+    rule_id: str
+    category: str
+    phrase: str  # the phrase or pattern as written in the rule
+    start: int  # span of the match in the ORIGINAL text (best effort after normalisation)
+    end: int
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One per flagged category of one item."""
+
+    category: str
+    risk: int  # 1..5 after severity, phase and source (repetition is the caller's: adjust_for_repetition)
+    hits: tuple[Hit, ...]  # rule evidence (empty when only the model flagged it)
+    model_score: float | None  # classifier probability for this category, None without a model
+    model_features: tuple[str, ...]  # the model's top features for this text and category
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    findings: tuple[Finding, ...]  # empty = not flagged
+    scores: dict[str, float]  # per-category score 0..1 (model probability, or 1.0 for a rule hit)
+
+
+def default_rules_dir() -> Path:
+    return Path(console.__file__).parents[1] / "rules"
+
+
+@dataclass(frozen=True)
+class _Use:
+    """One use of a compiled pattern by a rule."""
+
+    rule: int
+    kind: str  # "phrase" | "regex" | "all_of" | "near"
+    group: int  # which group of all_of / near terms
+    phrase: str  # as written in the rule
+    runs: tuple[int, ...]  # least run length per character of the literal (empty for a regex)
+
+
+@dataclass(frozen=True)
+class _Occurrence:
+    use: _Use
+    start: int  # in the normalised text
+    end: int
+    text: Normalised
+
+
+def _word_index(text: str, position: int) -> int:
+    return text.count(" ", 0, position)
+
+
+class Detector:
+    def __init__(self, rules: Sequence[Rule], classifier: Classifier | None = None, *, engine: str = "auto") -> None:
+        self.rules = list(rules)
+        self.classifier = classifier
+        patterns: dict[Pattern, int] = {}
+        self.uses: list[list[_Use]] = []
+
+        def add(pattern: Pattern, use: _Use) -> None:
+            index = patterns.setdefault(pattern, len(patterns))
+            if index == len(self.uses):
+                self.uses.append([])
+            self.uses[index].append(use)
+
+        def add_phrase(rule: int, kind: str, group: int, phrase: str) -> None:
+            norm = normalise(phrase)
+            add(Pattern(norm.text, False), _Use(rule, kind, group, phrase, norm.runs))
+            words = norm.text.split()
+            # "kill myself" is also written "killmyself" (and spelled out, "k i l l m y s e l f").
+            if len(words) > 1 and len("".join(words)) >= 6:
+                runs = tuple(r for c, r in zip(norm.text, norm.runs) if c != " ")
+                add(Pattern(f" {''.join(words)} ", False), _Use(rule, kind, group, phrase, (1, *runs, 1)))
+
+        self.domains: dict[str, list[int]] = defaultdict(list)
+        for index, rule in enumerate(self.rules):
+            for phrase in rule.match.phrases:
+                add_phrase(index, "phrase", -1, phrase)
+            for regex in rule.match.regex:
+                add(Pattern(regex, True), _Use(index, "regex", -1, regex, ()))
+            for group, phrases in enumerate(rule.match.all_of):
+                for phrase in phrases:
+                    add_phrase(index, "all_of", group, phrase)
+            if rule.match.near:
+                for group, phrases in enumerate(rule.match.near.terms):
+                    for phrase in phrases:
+                        add_phrase(index, "near", group, phrase)
+            for domain in rule.domains:
+                self.domains[domain].append(index)
+        self.exception_phrases = [
+            tuple(normalise(p).text for p in rule.exceptions.phrases) for rule in self.rules
+        ]
+        self.matcher: Matcher = build_matcher(list(patterns), engine=engine)
+
+    @classmethod
+    def load(cls, rules_dir: Path | None = None, classifier: Classifier | None = None) -> Detector:
+        return cls(load_rules(rules_dir or default_rules_dir()), classifier)
+
+    @property
+    def engine(self) -> str:
+        return self.matcher.engine
+
+    def candidates(self, items: Sequence[ScanItem]) -> set[int]:
+        """Indexes of the items that matched some pattern or listed domain: the only ones looked at closely."""
+        big = normalise_batch([item.text for item in items])
+        starts = [0]
+        for part in itertools.accumulate(len(p) + 1 for p in big.split("\n")):
+            starts.append(part)
+        found = {bisect.bisect_right(starts, start) - 1 for _, start, _ in self.matcher.scan(big)}
+        found.update(bisect.bisect_right(starts, m.start()) - 1 for m in SPACED_LETTERS.finditer(big))
+        if self.domains:
+            for index, item in enumerate(items):
+                if item.url and item.source in WEB_SOURCES and self._domain_rules(item.url):
+                    found.add(index)
+        return found
+
+    def _domain_rules(self, url: str) -> list[tuple[int, str]]:
+        return [(r, suffix) for suffix in host_suffixes(host_of(url)) for r in self.domains.get(suffix, ())]
+
+    def scan(self, items: Sequence[ScanItem]) -> list[ScanResult]:
+        """One result per item, in order. Batched: call it with a whole batch."""
+        hits: list[list[tuple[Hit, int]]] = [[] for _ in items]
+        for index in self.candidates(items):
+            hits[index] = self._hits(items[index])
+        model_risks = self._model(items)
+        return [self._result(item, hits[i], *model_risks[i]) for i, item in enumerate(items)]
+
+    def _occurrences(self, text: Normalised) -> list[_Occurrence]:
+        out = []
+        for pattern, start, end in self.matcher.scan(text.text):
+            for use in self.uses[pattern]:
+                if use.runs and any(text.runs[start + i] < need for i, need in enumerate(use.runs)):
+                    continue
+                out.append(_Occurrence(use, start, end, text))
+        return out
+
+    def _hits(self, item: ScanItem) -> list[tuple[Hit, int]]:
+        """The item's rule hits, each with its risk."""
+        norm = normalise(item.text)
+        texts = [norm]
+        if SPACED_LETTERS.search(norm.text):
+            texts.append(normalise(item.text, join_spaced=True))
+        by_rule: dict[int, list[_Occurrence]] = defaultdict(list)
+        for text in texts:
+            for occurrence in self._occurrences(text):
+                by_rule[occurrence.use.rule].append(occurrence)
+        domain_hits = self._domain_rules(item.url) if item.url and item.source in WEB_SOURCES else []
+        for rule_index, _ in domain_hits:
+            by_rule.setdefault(rule_index, [])
+        host = host_of(item.url) if item.url else ""
+        out: list[tuple[Hit, int]] = []
+        for rule_index, occurrences in by_rule.items():
+            rule = self.rules[rule_index]
+            if item.source not in rule.sources or item.phase not in rule.phases:
+                continue
+            hit = self._rule_hit(rule, occurrences, [d for r, d in domain_hits if r == rule_index])
+            if hit is None or not self._applies(rule_index, item, texts, host):
+                continue
+            out.append((hit, rule_risk(rule.phases[item.phase], item.source)))
+        return out
+
+    def _rule_hit(self, rule: Rule, occurrences: list[_Occurrence], domains: list[str]) -> Hit | None:
+        direct = [o for o in occurrences if o.use.kind in ("phrase", "regex")]
+        if direct:
+            first = min(direct, key=lambda o: o.start)
+            return Hit(rule.id, rule.category, first.use.phrase, *first.text.original_span(first.start, first.end))
+        if domains:
+            return Hit(rule.id, rule.category, domains[0], 0, 0)
+        grouped: dict[int, list[_Occurrence]] = defaultdict(list)
+        for o in occurrences:
+            grouped[o.use.group].append(o)
+        if rule.match.all_of and len(grouped) == len(rule.match.all_of):
+            chosen = [min(grouped[g], key=lambda o: o.start) for g in range(len(rule.match.all_of))]
+            return self._combined_hit(rule, chosen, " AND ")
+        if rule.match.near and len(grouped) == len(rule.match.near.terms):
+            within = rule.match.near.within
+            groups = [grouped[g] for g in range(len(rule.match.near.terms))]
+            for chosen in itertools.islice(itertools.product(*groups), 10_000):
+                if len({id(o.text) for o in chosen}) != 1:
+                    continue
+                words = [_word_index(o.text.text, o.start) for o in chosen]
+                if max(words) - min(words) <= within:
+                    return self._combined_hit(rule, list(chosen), f" NEAR/{within} ")
+        return None
+
+    @staticmethod
+    def _combined_hit(rule: Rule, chosen: list[_Occurrence], joiner: str) -> Hit:
+        text = chosen[0].text
+        start, end = min(o.start for o in chosen), max(o.end for o in chosen)
+        return Hit(rule.id, rule.category, joiner.join(o.use.phrase for o in chosen), *text.original_span(start, end))
+
+    def _applies(self, rule_index: int, item: ScanItem, texts: list[Normalised], host: str) -> bool:
+        """The rule's context holds and none of its exceptions does."""
+        rule = self.rules[rule_index]
+        application = item.application.lower()
+        sites = set(host_suffixes(host)) if host else set()
+        context = rule.context
+        if context.applications or context.sites:
+            in_app = any(a in application for a in context.applications) if application else False
+            on_site = bool(sites.intersection(context.sites))
+            if not (in_app or on_site):
+                return False
+        exceptions = rule.exceptions
+        if application and any(a in application for a in exceptions.applications):
+            return False
+        if sites.intersection(exceptions.sites):
+            return False
+        return not any(p in t.text for p in self.exception_phrases[rule_index] for t in texts)
+
+    def _model(self, items: Sequence[ScanItem]) -> list[tuple[dict[str, float], dict[str, int]]]:
+        """Per item: (the model's probability per category, its risk per category) — empty without a model."""
+        if self.classifier is None or not items:
+            return [({}, {}) for _ in items]
+        categories = self.classifier.categories
+        probabilities = self.classifier.predict_proba([item.text for item in items])
+        out = []
+        for row in probabilities:
+            scores = {c: float(p) for c, p in zip(categories, row)}
+            risks = {c: r for c, p in scores.items() if (r := self.classifier.risk_for(c, p)) > 0}
+            out.append((scores, risks))
+        return out
+
+    def _result(
+        self, item: ScanItem, item_hits: list[tuple[Hit, int]], model_scores: dict[str, float], model_risks: dict[str, int]
+    ) -> ScanResult:
+        by_category: dict[str, list[tuple[Hit, int]]] = defaultdict(list)
+        for hit, risk in item_hits:
+            by_category[hit.category].append((hit, risk))
+        scores = dict(model_scores)
+        findings = []
+        for category in sorted(set(by_category) | set(model_risks)):
+            rule_hits = by_category.get(category, [])
+            risk = max([r for _, r in rule_hits] + [model_risks.get(category, 0)])
+            if rule_hits:
+                scores[category] = 1.0
+            findings.append(
+                Finding(
+                    category=category,
+                    risk=risk,
+                    hits=tuple(h for h, _ in rule_hits),
+                    model_score=model_scores.get(category),
+                    model_features=(
+                        tuple(self.classifier.explain(item.text, category))
+                        if self.classifier is not None and category in model_risks
+                        else ()
+                    ),
+                )
+            )
+        findings.sort(key=lambda f: -f.risk)
+        return ScanResult(findings=tuple(findings), scores=scores)

@@ -1,0 +1,188 @@
+"""Text normalisation before matching, with a map back to the original text.
+
+The normalised form is ASCII: lowercase letters, digits and single spaces. Steps, in order:
+
+1. fold each character: NFKC, casefold, accents stripped, look-alike letters mapped to Latin, zero-width
+   characters and apostrophes dropped, everything else that is not a letter, digit or leet symbol -> space;
+2. leetspeak inside words that contain a letter (``k1ll``, ``$elf``, ``h@rm``), then leftover symbols -> space;
+3. runs of spaces -> one space;
+4. (variant only) letters spelled out one by one are joined (``k i l l``, ``k.i.l.l`` -> ``kill``);
+5. runs of a repeated letter -> one letter (``diiiie`` -> ``die``), remembering each run's length so that a
+   match can require at least the doubled letters its phrase has (``weed`` must not match ``wed``).
+
+``normalise_batch`` is the hot path: it joins a whole batch and runs each step once, in C, over the joined
+string. ``normalise`` does the same steps on one text while tracking offsets; the detector calls it only for
+texts that matched something.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"
+APOSTROPHES = "'\u2019\u2018`\u00b4\u02bc"
+LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i", "|": "i"}
+LEET_SYMBOLS = "@$!|"
+# Cyrillic and Greek letters that look like Latin ones (after casefold).
+CONFUSABLES = {
+    "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c",
+    "т": "t", "у": "y", "х": "x", "і": "i", "ї": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "ɡ": "g", "ο": "o",
+    "α": "a", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ß": "ss",
+}
+SEPARATOR = "\n"  # between the texts of a batch; no step below crosses it
+
+
+def _fold_char(char: str) -> str:
+    if char in ZERO_WIDTH or char in APOSTROPHES:
+        return ""
+    folded = unicodedata.normalize("NFKC", char).casefold()
+    decomposed = unicodedata.normalize("NFKD", folded)
+    out = []
+    for c in decomposed:
+        if unicodedata.combining(c) or c in ZERO_WIDTH or c in APOSTROPHES:
+            continue
+        c = CONFUSABLES.get(c, c)
+        out.append(c if c.isascii() and (c.isalnum() or c in LEET_SYMBOLS) else " ")
+    return "".join(out)
+
+
+class _FoldTable(dict[int, str]):
+    """A str.translate table filled on first sight of each character."""
+
+    def __missing__(self, codepoint: int) -> str:
+        folded = self[codepoint] = _fold_char(chr(codepoint))
+        return folded
+
+
+FOLD = _FoldTable()
+for _c in range(128):
+    FOLD[_c]  # fill ASCII up front so that str.translate takes its fast path
+FOLD[ord(SEPARATOR)] = SEPARATOR
+SYMBOLS_TO_SPACE = str.maketrans({s: " " for s in LEET_SYMBOLS})
+
+LEET_WORD = re.compile(r"(?<![a-z0-9@$!|])[a-z0-9@$!|]*[0-9@$!|][a-z0-9@$!|]*")
+SPACES = re.compile(r" {2,}")
+SPACED_LETTERS = re.compile(r"(?<![a-z0-9])[a-z](?: [a-z]){2,}(?![a-z0-9])")
+DOUBLE_ONES = re.compile(r"1{2,}")
+REPEATS = re.compile(r"([a-z])\1+")
+
+
+def _unleet_word(match: re.Match[str]) -> str:
+    word = match.group()
+    # Symbols around a word are punctuation ("help!!", "@jack"); only those inside it are letters.
+    core = word.lstrip("@!|").rstrip("!|")
+    if not core or not any("a" <= c <= "z" for c in core):
+        return word
+    head = len(word) - len(word.lstrip("@!|"))
+    tail = len(word) - head - len(core)
+    core = DOUBLE_ONES.sub(lambda m: "l" * len(m.group()), core)  # "ki11" is "kill", "k1ll" too
+    return " " * head + "".join(LEET.get(c, c) for c in core) + " " * tail
+
+
+def _join_spaced(match: re.Match[str]) -> str:
+    return match.group().replace(" ", "")
+
+
+def normalise_batch(texts: Sequence[str]) -> str:
+    """All texts normalised and joined by SEPARATOR, each padded by a space on both sides."""
+    joined = SEPARATOR.join(t.replace(SEPARATOR, " ") if SEPARATOR in t else t for t in texts)
+    folded = joined.translate(FOLD)
+    folded = LEET_WORD.sub(_unleet_word, folded).translate(SYMBOLS_TO_SPACE)
+    folded = SPACES.sub(" ", folded)
+    folded = REPEATS.sub(r"\1", folded)
+    return " " + folded.replace(SEPARATOR, " \n ") + " "
+
+
+def has_spaced_letters(normalised: str) -> bool:
+    return SPACED_LETTERS.search(normalised) is not None
+
+
+@dataclass(frozen=True)
+class Normalised:
+    """One text normalised (padded by a space on both sides) with, for each of its characters, the span of
+    the original text it came from and the length of the run of that letter before repeats were collapsed."""
+
+    text: str
+    starts: tuple[int, ...]
+    ends: tuple[int, ...]
+    runs: tuple[int, ...]
+
+    def original_span(self, start: int, end: int) -> tuple[int, int]:
+        """The span of the original text behind normalised text[start:end]."""
+        while start < end - 1 and self.text[start] == " ":
+            start += 1
+        while end - 1 > start and self.text[end - 1] == " ":
+            end -= 1
+        return self.starts[start], self.ends[end - 1]
+
+
+def _substitute(
+    pattern: re.Pattern[str], replace, text: str, starts: list[int], ends: list[int], runs: list[int]
+) -> tuple[str, list[int], list[int], list[int]]:
+    """re.sub that carries the per-character spans and run lengths along.
+
+    ``replace(match)`` returns the replacement; each of its characters takes the span of the matched
+    characters it stands for: one for one when lengths are equal, else the whole match (a collapsed run
+    keeps the run's length)."""
+    out: list[str] = []
+    new_starts: list[int] = []
+    new_ends: list[int] = []
+    new_runs: list[int] = []
+    pos = 0
+    for match in pattern.finditer(text):
+        a, b = match.span()
+        out.append(text[pos:a])
+        new_starts += starts[pos:a]
+        new_ends += ends[pos:a]
+        new_runs += runs[pos:a]
+        replacement = replace(match)
+        out.append(replacement)
+        if len(replacement) == b - a:
+            new_starts += starts[a:b]
+            new_ends += ends[a:b]
+            new_runs += runs[a:b]
+        elif pattern is SPACED_LETTERS:
+            kept = [i for i in range(a, b) if text[i] != " "]
+            new_starts += [starts[i] for i in kept]
+            new_ends += [ends[i] for i in kept]
+            new_runs += [runs[i] for i in kept]
+        else:
+            new_starts += [starts[a]] * len(replacement)
+            new_ends += [ends[b - 1]] * len(replacement)
+            new_runs += [sum(runs[a:b])] * len(replacement)
+        pos = b
+    out.append(text[pos:])
+    new_starts += starts[pos:]
+    new_ends += ends[pos:]
+    new_runs += runs[pos:]
+    return "".join(out), new_starts, new_ends, new_runs
+
+
+def normalise(text: str, *, join_spaced: bool = False) -> Normalised:
+    """One text normalised exactly as normalise_batch does, with offsets; join_spaced gives the variant in
+    which letters spelled out one by one are joined."""
+    chars: list[str] = []
+    starts: list[int] = []
+    for i, char in enumerate(text):
+        folded = FOLD[ord(" " if char == SEPARATOR else char)]
+        chars.append(folded)
+        starts += [i] * len(folded)
+    folded = "".join(chars)
+    ends = [s + 1 for s in starts]
+    runs = [1] * len(folded)
+    folded = LEET_WORD.sub(_unleet_word, folded).translate(SYMBOLS_TO_SPACE)
+    folded, starts, ends, runs = _substitute(SPACES, lambda m: " ", folded, starts, ends, runs)
+    if join_spaced:
+        folded, starts, ends, runs = _substitute(SPACED_LETTERS, _join_spaced, folded, starts, ends, runs)
+    folded, starts, ends, runs = _substitute(REPEATS, lambda m: m.group(1), folded, starts, ends, runs)
+    first, last = (starts[0], ends[-1]) if starts else (0, 0)
+    return Normalised(
+        text=" " + folded + " ",
+        starts=(first, *starts, last),
+        ends=(first, *ends, last),
+        runs=(1, *runs, 1),
+    )
+
