@@ -2,6 +2,179 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
+from console.detect.cli import rules_app, scan
+from console.schools.models import Phase
+from console.settings import Settings
+
 app = typer.Typer(help="Safeguard: safeguarding monitoring for schools.", no_args_is_help=True)
+school_app = typer.Typer(help="Schools and their enrolment tokens.", no_args_is_help=True)
+device_app = typer.Typer(help="Enrolled devices.", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+policy_app = typer.Typer(help="Capture policies pushed to agents.", no_args_is_help=True)
+app.add_typer(school_app, name="school")
+app.add_typer(device_app, name="device")
+app.add_typer(db_app, name="db")
+app.add_typer(policy_app, name="policy")
+app.add_typer(rules_app, name="rules")
+app.command("scan")(scan)
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _sessions(settings: Settings):
+    from console.store import make_engine, make_sessionmaker
+    from console.store.migrate import upgrade
+
+    engine = make_engine(settings.resolved_database_url)
+    upgrade(engine)
+    return make_sessionmaker(engine)
+
+
+def _fail(message: str) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=1)
+
+
+@app.command()
+def serve(web: Annotated[bool, typer.Option(help="Also serve the web console.")] = True) -> None:
+    """Run the console: agent gRPC service and web console."""
+    from console.runtime import Console
+
+    _logging()
+    asyncio.run(Console(Settings()).run(web=web))
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its database and keys.")] = Path("safeguard-demo"),
+    agents: Annotated[int, typer.Option(help="Simulated pupils' devices.")] = 4,
+    rate: Annotated[float, typer.Option(help="Events per second per simulated device.")] = 0.5,
+    duration: Annotated[float, typer.Option(help="Stop after this many seconds (0 = until Ctrl-C).")] = 0,
+    web_port: Annotated[int, typer.Option(help="Web console port.")] = 8080,
+) -> None:
+    """Run the console with a simulated school (SQLite, no other server) and print the URL to open."""
+    from console.demo import run_demo
+
+    _logging()
+    asyncio.run(run_demo(data_dir=data_dir, agents=agents, rate=rate, duration=duration, web_port=web_port))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration to the configured database."""
+    _sessions(Settings())
+    typer.echo("database is up to date")
+
+
+@school_app.command("create")
+def school_create(name: str, phase: Annotated[Phase, typer.Option(help="primary or secondary")]) -> None:
+    """Create a school."""
+    from console.schools import service as schools
+    from console.store import transaction
+
+    with transaction(_sessions(Settings())) as session:
+        if schools.get_by_name(session=session, name=name) is not None:
+            _fail(f"a school named {name!r} already exists")
+        school = schools.create(session=session, name=name, phase=phase)
+        typer.echo(f"created school {school.id}: {school.name} ({school.phase})")
+
+
+@school_app.command("token")
+def school_token(
+    school: str,
+    days: Annotated[int | None, typer.Option(help="Days until it expires (default: setting).")] = None,
+    uses: Annotated[int, typer.Option(help="How many devices may enrol with it.")] = 1,
+) -> None:
+    """Create an enrolment token for a school's devices; it is shown once."""
+    from console.schools import service as schools
+    from console.store import transaction
+
+    settings = Settings()
+    with transaction(_sessions(settings)) as session:
+        record = schools.get_by_name(session=session, name=school)
+        if record is None:
+            _fail(f"no school named {school!r}")
+        token = schools.create_enrolment_token(
+            session=session, school=record, days=days or settings.enrolment_token_days, max_uses=uses, created_by="cli"
+        )
+    typer.echo(token)
+
+
+@school_app.command("revoke-token")
+def school_revoke_token(token: str) -> None:
+    """Revoke an enrolment token."""
+    from console.schools import service as schools
+    from console.store import transaction
+
+    with transaction(_sessions(Settings())) as session:
+        if not schools.revoke_enrolment_token(session=session, token=token):
+            _fail("no such enrolment token")
+    typer.echo("revoked")
+
+
+@device_app.command("revoke")
+def device_revoke(device_id: str, reason: Annotated[str, typer.Option(help="Why (kept with the device).")]) -> None:
+    """Revoke a device: its stream is refused from now on."""
+    from console.devices import service as devices
+    from console.store import transaction
+
+    with transaction(_sessions(Settings())) as session:
+        if devices.revoke(session=session, device_id=device_id, reason=reason) is None:
+            _fail(f"no device {device_id}")
+    typer.echo(f"revoked {device_id}")
+
+
+@device_app.command("silent")
+def device_silent(school: Annotated[str | None, typer.Option(help="Only this school.")] = None) -> None:
+    """List devices not heard from within the silent_after_minutes setting."""
+    from datetime import timedelta
+
+    from console.devices import service as devices
+    from console.schools import service as schools
+    from console.store import transaction
+
+    settings = Settings()
+    with transaction(_sessions(settings)) as session:
+        school_id = None
+        if school is not None:
+            record = schools.get_by_name(session=session, name=school)
+            if record is None:
+                _fail(f"no school named {school!r}")
+            school_id = record.id
+        for device in devices.silent(
+            session=session, school_id=school_id, silent_after=timedelta(minutes=settings.silent_after_minutes)
+        ):
+            seen = device.last_seen_at.isoformat() if device.last_seen_at else "never"
+            typer.echo(f"{device.id}\t{device.hostname}\tschool {device.school_id}\tlast seen {seen}")
+
+
+@policy_app.command("set")
+def policy_set(school: str, changes: Annotated[str, typer.Argument(help='JSON, e.g. {"captureText": false}')]) -> None:
+    """Change a school's capture policy; connected agents receive it within seconds."""
+    from console.policies import service as policies
+    from console.schools import service as schools
+    from console.store import transaction
+
+    try:
+        parsed = json.loads(changes)
+    except json.JSONDecodeError as error:
+        _fail(f"the changes are not JSON: {error}")
+    with transaction(_sessions(Settings())) as session:
+        record = schools.get_by_name(session=session, name=school)
+        if record is None:
+            _fail(f"no school named {school!r}")
+        try:
+            policy = policies.update(session=session, school_id=record.id, changes=parsed, updated_by="cli")
+        except policies.PolicyError as error:
+            _fail(str(error))
+    typer.echo(f"policy version {policy.version}")

@@ -26,7 +26,8 @@ class Settings(BaseSettings):
 
     # --- network -----------------------------------------------------------
     grpc_host: str = Field("0.0.0.0", description="Address the agent gRPC service listens on.")
-    grpc_port: int = Field(50051, description="Port of the agent gRPC service (mTLS).")
+    grpc_port: int = Field(50051, description="Port of the agent stream service (mTLS: device certificate required).")
+    enrol_port: int = Field(50052, description="Port where agents enrol (server TLS only, no device certificate yet).")
     grpc_reuse_port: bool = Field(False, description="Set SO_REUSEPORT so several console processes share the port.")
     web_host: str = Field("127.0.0.1", description="Address of the web console.")
     web_port: int = Field(8080, description="Port of the web console.")
@@ -43,6 +44,9 @@ class Settings(BaseSettings):
     max_event_age_days: int = Field(30, description="Events older than this are refused.")
     ingest_flush_ms: int = Field(5, description="How long ingest waits to gather batches into one commit.")
     ingest_max_pending_batches: int = Field(64, description="Batches gathered into one commit at most.")
+    stream_recheck_seconds: float = Field(
+        30.0, description="How often a quiet stream re-reads its device's revocation and its school's policy."
+    )
     bus: Literal["inprocess", "nats"] = Field("inprocess", description="Between ingest and detection.")
     nats_url: str = Field("nats://127.0.0.1:4222", description="NATS server when bus = nats.")
 

@@ -4,6 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -47,3 +48,27 @@ class Alert(Base):
     window_title: Mapped[str] = mapped_column(String(500), default="")
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[AlertStatus] = mapped_column(String(20), default=AlertStatus.new)
+
+
+class AlertRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    school_id: int
+    device_id: str
+    user: str
+    event_seq: int
+    event_time: datetime
+    created_at: datetime
+    source: str
+    category: str
+    risk: int
+    rule_id: str
+    phrase: str
+    text: str
+    match_start: int
+    match_end: int
+    application: str
+    window_title: str
+    evidence: dict[str, Any]
+    status: AlertStatus

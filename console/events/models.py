@@ -49,3 +49,16 @@ class Screenshot(Base):
     height: Mapped[int] = mapped_column()
     reason: Mapped[str] = mapped_column(String(200), default="")
     image: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class QuarantinedEvent(Base):
+    """An event refused by validation, kept with the reason so that nothing is lost."""
+
+    __tablename__ = "quarantined_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(36), index=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(String(500))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)

@@ -1,0 +1,298 @@
+"""Store a gathered set of device batches and detect on them, in one transaction.
+
+This is the hot path: one call handles many batches from many devices, scans all their
+text in one detector call and writes with bulk inserts. Resends are skipped by the
+device's stored-through seq, which is updated in the same transaction, so a batch
+delivered twice (agent resend, bus redelivery) stores its events and raises its alerts once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from console.alerts.models import Alert
+from console.detect import Detector, ScanItem, adjust_for_repetition
+from console.devices.models import Device
+from console.events.models import Event, QuarantinedEvent, Screenshot
+from console.ingest.validate import Limits, event_problem
+from safeguard_proto.v1 import agent_pb2 as pb
+
+REPETITION_WINDOW = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class DeviceBatch:
+    device_id: str
+    school_id: int
+    phase: str
+    events: Sequence[pb.Event]
+
+
+@dataclass
+class BatchOutcome:
+    acked_through_seq: int
+    rejected: list[pb.RejectedEvent] = field(default_factory=list)
+    stored: int = 0
+    alerts: int = 0
+
+
+@dataclass(frozen=True)
+class _Scannable:
+    batch: DeviceBatch
+    event: pb.Event
+    item: ScanItem
+    deleted: bool
+
+
+def _utc(timestamp) -> datetime:
+    return timestamp.ToDatetime(tzinfo=timezone.utc)
+
+
+def _event_row(device_id: str, event: pb.Event, kind: str) -> dict[str, Any]:
+    body = getattr(event, kind)
+    text = ""
+    detail: dict[str, Any]
+    if kind == "typed_text":
+        text = body.text
+        detail = {
+            "application": body.application,
+            "window_title": body.window_title,
+            "deleted_text": body.deleted_text,
+            "pasted": body.pasted,
+        }
+    elif kind == "window_focus":
+        text = body.title
+        detail = {"process_name": body.process_name, "process_path": body.process_path, "pid": body.pid}
+    elif kind == "web_visit":
+        text = body.title
+        detail = {"url": body.url, "browser": body.browser}
+        if body.HasField("visit_time"):
+            detail["visit_time"] = _utc(body.visit_time).isoformat()
+    elif kind == "screenshot":
+        detail = {
+            "format": body.format,
+            "width": body.width,
+            "height": body.height,
+            "reason": body.reason,
+            "trigger_seq": body.trigger_seq,
+        }
+    else:
+        detail = {
+            "cpu_percent": body.cpu_percent,
+            "rss_bytes": body.rss_bytes,
+            "spool_depth": body.spool_depth,
+            "spool_bytes": body.spool_bytes,
+            "dropped": dict(body.dropped),
+            "agent_version": body.agent_version,
+            "policy_version": body.policy_version,
+        }
+    return {
+        "device_id": device_id,
+        "seq": event.seq,
+        "event_id": event.event_id,
+        "kind": kind,
+        "time": _utc(event.time),
+        "user": event.user[:100],
+        "text": text,
+        "detail": detail,
+    }
+
+
+def _scannables(batch: DeviceBatch, event: pb.Event, kind: str) -> list[_Scannable]:
+    def item(text: str, source: str, application: str = "", url: str = "") -> ScanItem:
+        return ScanItem(text=text, source=source, phase=batch.phase, application=application, url=url)
+
+    if kind == "typed_text":
+        body = event.typed_text
+        found = []
+        if body.text:
+            found.append(_Scannable(batch, event, item(body.text, "text", body.application), deleted=False))
+        if body.deleted_text:
+            found.append(_Scannable(batch, event, item(body.deleted_text, "text", body.application), deleted=True))
+        return found
+    if kind == "window_focus" and event.window_focus.title:
+        body = event.window_focus
+        return [_Scannable(batch, event, item(body.title, "window", body.process_name), deleted=False)]
+    if kind == "web_visit":
+        body = event.web_visit
+        return [_Scannable(batch, event, item(body.title, "url", body.browser, body.url), deleted=False)]
+    return []
+
+
+def _apply_status(device: Device, status: pb.AgentStatus) -> None:
+    device.cpu_percent = status.cpu_percent
+    device.rss_bytes = status.rss_bytes
+    device.spool_depth = status.spool_depth
+    device.dropped_events = sum(status.dropped.values())
+    device.policy_version = status.policy_version
+    if status.agent_version:
+        device.agent_version = status.agent_version[:50]
+
+
+def store_batches(
+    *,
+    session: Session,
+    detector: Detector,
+    batches: Sequence[DeviceBatch],
+    limits: Limits,
+    now: datetime,
+) -> list[BatchOutcome]:
+    """Store and detect; returns one outcome per batch, in order. The caller commits."""
+    device_ids = sorted({batch.device_id for batch in batches})
+    devices = {
+        device.id: device
+        for device in session.scalars(select(Device).where(Device.id.in_(device_ids)).with_for_update())
+    }
+    event_rows: list[dict[str, Any]] = []
+    screenshot_rows: list[dict[str, Any]] = []
+    quarantine_rows: list[dict[str, Any]] = []
+    scannables: list[_Scannable] = []
+    outcomes: list[BatchOutcome] = []
+
+    for batch in batches:
+        device = devices[batch.device_id]
+        outcome = BatchOutcome(acked_through_seq=device.stored_through_seq)
+        for event in batch.events:
+            if event.seq <= device.stored_through_seq:
+                continue
+            problem = event_problem(event, limits, now)
+            if problem is not None:
+                quarantine_rows.append(
+                    {
+                        "device_id": batch.device_id,
+                        "seq": event.seq,
+                        "received_at": now,
+                        "reason": problem[:500],
+                        "raw": event.SerializeToString(),
+                    }
+                )
+                outcome.rejected.append(pb.RejectedEvent(seq=event.seq, reason=problem))
+            else:
+                kind = event.WhichOneof("kind")
+                event_rows.append(_event_row(batch.device_id, event, kind))
+                outcome.stored += 1
+                if kind == "screenshot":
+                    shot = event.screenshot
+                    screenshot_rows.append(
+                        {
+                            "device_id": batch.device_id,
+                            "seq": event.seq,
+                            "trigger_seq": shot.trigger_seq,
+                            "time": _utc(event.time),
+                            "format": shot.format,
+                            "width": shot.width,
+                            "height": shot.height,
+                            "reason": shot.reason[:200],
+                            "image": shot.image,
+                        }
+                    )
+                elif kind == "agent_status":
+                    _apply_status(device, event.agent_status)
+                else:
+                    scannables.extend(_scannables(batch, event, kind))
+            device.stored_through_seq = event.seq
+        device.last_seen_at = now
+        outcome.acked_through_seq = device.stored_through_seq
+        outcomes.append(outcome)
+
+    if event_rows:
+        session.execute(insert(Event), event_rows)
+    if screenshot_rows:
+        session.execute(insert(Screenshot), screenshot_rows)
+    if quarantine_rows:
+        session.execute(insert(QuarantinedEvent), quarantine_rows)
+    alert_rows = _alerts(session=session, detector=detector, scannables=scannables, now=now)
+    if alert_rows:
+        session.execute(insert(Alert), alert_rows)
+        by_device: dict[str, int] = defaultdict(int)
+        for row in alert_rows:
+            by_device[row["device_id"]] += 1
+        for batch, outcome in zip(batches, outcomes):
+            outcome.alerts = by_device.pop(batch.device_id, 0)
+    return outcomes
+
+
+def _alerts(
+    *, session: Session, detector: Detector, scannables: list[_Scannable], now: datetime
+) -> list[dict[str, Any]]:
+    if not scannables:
+        return []
+    results = detector.scan([scannable.item for scannable in scannables])
+    flagged = [(s, r) for s, r in zip(scannables, results) if r.findings]
+    if not flagged:
+        return []
+    prior = _prior_alert_counts(session=session, flagged=flagged, now=now)
+    rows: list[dict[str, Any]] = []
+    raised: set[tuple[str, int, str]] = set()
+    for scannable, result in flagged:
+        event, batch = scannable.event, scannable.batch
+        for finding in result.findings:
+            key = (batch.device_id, event.seq, finding.category)
+            if key in raised:  # typed and deleted text of one event hit the same category
+                continue
+            raised.add(key)
+            repeat_key = (batch.school_id, event.user, finding.category)
+            first = finding.hits[0] if finding.hits else None
+            body = event.typed_text if scannable.item.source == "text" else None
+            rows.append(
+                {
+                    "school_id": batch.school_id,
+                    "device_id": batch.device_id,
+                    "user": event.user[:100],
+                    "event_seq": event.seq,
+                    "event_time": _utc(event.time),
+                    "created_at": now,
+                    "source": scannable.item.source,
+                    "category": finding.category,
+                    "risk": adjust_for_repetition(finding.risk, prior[repeat_key]),
+                    "rule_id": first.rule_id if first else "",
+                    "phrase": first.phrase[:300] if first else "",
+                    "text": scannable.item.text,
+                    "match_start": first.start if first else 0,
+                    "match_end": first.end if first else 0,
+                    "application": scannable.item.application[:200],
+                    "window_title": (body.window_title if body else "")[:500],
+                    "evidence": {
+                        "deleted": scannable.deleted,
+                        "url": scannable.item.url,
+                        "rule_risk": finding.risk,
+                        "prior_alerts": prior[repeat_key],
+                        "hits": [
+                            {"rule": hit.rule_id, "phrase": hit.phrase, "start": hit.start, "end": hit.end}
+                            for hit in finding.hits
+                        ],
+                        "model_score": finding.model_score,
+                        "model_features": list(finding.model_features),
+                    },
+                    "status": "new",
+                }
+            )
+            prior[repeat_key] += 1
+    return rows
+
+
+def _prior_alert_counts(
+    *, session: Session, flagged: list[tuple[_Scannable, Any]], now: datetime
+) -> defaultdict[tuple[int, str, str], int]:
+    counts: defaultdict[tuple[int, str, str], int] = defaultdict(int)
+    schools = {s.batch.school_id for s, _ in flagged}
+    users = {s.event.user[:100] for s, _ in flagged}
+    query = (
+        select(Alert.school_id, Alert.user, Alert.category, func.count())
+        .where(
+            Alert.school_id.in_(schools),
+            Alert.user.in_(users),
+            Alert.created_at >= now - REPETITION_WINDOW,
+        )
+        .group_by(Alert.school_id, Alert.user, Alert.category)
+    )
+    for school_id, user, category, count in session.execute(query):
+        counts[(school_id, user, category)] = count
+    return counts

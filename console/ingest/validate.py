@@ -1,0 +1,84 @@
+"""Validation of incoming batches.
+
+A batch that is wrong as a whole (too many events, seqs not increasing) is refused with a
+gRPC status and nothing of it is stored; the agent keeps it and adapts. An event that is
+wrong on its own is quarantined with its reason and the rest of the batch goes on.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import grpc
+
+from safeguard_proto.v1 import agent_pb2 as pb
+
+IMAGE_FORMATS = {"jpeg", "webp", "png"}
+MAX_IMAGE_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_batch_events: int
+    max_text_chars: int
+    max_future_skew: timedelta
+    max_age: timedelta
+
+
+class BatchRefused(Exception):
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def check_batch(batch: pb.EventBatch, limits: Limits) -> None:
+    if len(batch.events) == 0:
+        raise BatchRefused(grpc.StatusCode.INVALID_ARGUMENT, f"batch {batch.batch_id} has no events")
+    if len(batch.events) > limits.max_batch_events:
+        raise BatchRefused(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            f"batch {batch.batch_id} has {len(batch.events)} events; the limit is {limits.max_batch_events}",
+        )
+    previous = 0
+    for event in batch.events:
+        if event.seq <= previous:
+            raise BatchRefused(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"batch {batch.batch_id}: seq {event.seq} follows {previous}; seqs must be positive and increasing",
+            )
+        previous = event.seq
+
+
+def event_problem(event: pb.Event, limits: Limits, now: datetime) -> str | None:
+    """Why this event cannot be accepted, or None."""
+    try:
+        if uuid.UUID(event.event_id).version != 7:
+            return f"event_id {event.event_id!r} is not a UUIDv7"
+    except ValueError:
+        return f"event_id {event.event_id!r} is not a UUID"
+    if not event.HasField("time"):
+        return "missing time"
+    time = event.time.ToDatetime(tzinfo=now.tzinfo)
+    if time > now + limits.max_future_skew:
+        return f"time {time.isoformat()} is in the future"
+    if time < now - limits.max_age:
+        return f"time {time.isoformat()} is older than {limits.max_age.days} days"
+    kind = event.WhichOneof("kind")
+    if kind is None:
+        return "missing event kind"
+    body = getattr(event, kind)
+    for field, value in body.ListFields():
+        if isinstance(value, str) and len(value) > limits.max_text_chars:
+            return f"{kind}.{field.name} has {len(value)} characters; the limit is {limits.max_text_chars}"
+    if kind == "screenshot":
+        if body.format not in IMAGE_FORMATS:
+            return f"screenshot format {body.format!r} is not one of {sorted(IMAGE_FORMATS)}"
+        if not body.image:
+            return "screenshot has no image"
+        if len(body.image) > MAX_IMAGE_BYTES:
+            return f"screenshot of {len(body.image)} bytes exceeds {MAX_IMAGE_BYTES}"
+    if kind == "web_visit" and not body.url:
+        return "web_visit has no url"
+    return None

@@ -1,0 +1,79 @@
+"""The console process: migrations, CA, gRPC ingest and the web console in one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import uvicorn
+from grpc_health.v1 import health_pb2
+
+from console.detect import Detector
+from console.identity.ca import CertificateAuthority
+from console.ingest.bus import Bus, InProcessBus
+from console.ingest.server import AgentService, build_server, limits_from
+from console.ingest.streams import LiveStreams
+from console.settings import Settings
+from console.store import make_engine, make_sessionmaker
+from console.store.migrate import upgrade
+from console.web.app import create_app
+
+log = logging.getLogger(__name__)
+
+
+class Console:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine = make_engine(settings.resolved_database_url)
+        self.sessions = make_sessionmaker(self.engine)
+        self.ca = CertificateAuthority.load_or_create(settings.data_dir / "pki")
+        self.streams = LiveStreams()
+        self.detector = Detector.load()
+        self.bus: Bus = InProcessBus(
+            sessions=self.sessions,
+            detector=self.detector,
+            limits=limits_from(settings),
+            flush_seconds=settings.ingest_flush_ms / 1000,
+            max_pending=settings.ingest_max_pending_batches,
+        )
+        self.web = create_app(settings=settings, sessions=self.sessions, streams=self.streams)
+
+    async def run(self, *, web: bool = True) -> None:
+        """Serve until SIGINT/SIGTERM, then drain: stop taking streams, finish stored batches."""
+        await asyncio.to_thread(upgrade, self.engine)
+        key_pem, cert_pem = self.ca.server_credentials(self.settings.data_dir / "pki", self.settings.server_names)
+        service = AgentService(
+            settings=self.settings, sessions=self.sessions, ca=self.ca, bus=self.bus, streams=self.streams
+        )
+        server, health, stream_port, enrol_port = build_server(
+            settings=self.settings, service=service, ca=self.ca, key_pem=key_pem, cert_pem=cert_pem
+        )
+        await self.bus.start()
+        await server.start()
+        await health.set("", health_pb2.HealthCheckResponse.SERVING)
+        log.info("agent streams on port %d (mTLS), enrolment on port %d", stream_port, enrol_port)
+        web_server = None
+        tasks = []
+        if web:
+            config = uvicorn.Config(
+                self.web, host=self.settings.web_host, port=self.settings.web_port, log_level="warning"
+            )
+            web_server = uvicorn.Server(config)
+            web_server.install_signal_handlers = lambda: None
+            tasks.append(asyncio.create_task(web_server.serve()))
+            log.info("web console on http://%s:%d", self.settings.web_host, self.settings.web_port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        log.info("shutting down: draining in-flight batches")
+        self.streams.disconnect_all()
+        await server.stop(grace=5)
+        await self.bus.close()
+        if web_server is not None:
+            web_server.should_exit = True
+            await asyncio.gather(*tasks)
+        self.engine.dispose()
