@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from console.detect.cli import rules_app, scan
+from console.detect.model_cli import model_app
 from console.schools.models import Phase
 from console.settings import Settings
 
@@ -24,6 +25,7 @@ app.add_typer(device_app, name="device")
 app.add_typer(db_app, name="db")
 app.add_typer(policy_app, name="policy")
 app.add_typer(rules_app, name="rules")
+app.add_typer(model_app, name="model")
 app.command("scan")(scan)
 
 
