@@ -255,7 +255,11 @@ def _example(reader: _Reader, node: Node, default_source: str, default_phase: st
         raise reader.error(node, "an example needs a text or a url")
     return Example(
         text=reader.string(fields["text"], "example text") if "text" in fields else "",
-        source=reader.choice(fields["source"], "example source", SOURCES) if "source" in fields else default_source,
+        source=(
+            reader.choice(fields["source"], "example source", SOURCES)
+            if "source" in fields
+            else "url" if "text" not in fields else default_source
+        ),
         phase=reader.choice(fields["phase"], "example phase", PHASES) if "phase" in fields else default_phase,
         application=reader.string(fields["application"], "example application") if "application" in fields else "",
         url=reader.string(fields["url"], "example url") if "url" in fields else "",
