@@ -7,15 +7,20 @@ from sqlalchemy.orm import Session
 from console.alerts import service
 from console.alerts.models import Alert, AlertRead, AlertStatus
 from console.dependencies import get_session
+from console.people.auth import require_roles, visible_school_ids
+from console.people.models import Role, User
 from console.templating import templates
+
+readers = require_roles(Role.admin, Role.officer, Role.dsl)
 
 api = APIRouter(prefix="/api/alerts", tags=["alerts"])
 pages = APIRouter(prefix="/alerts", include_in_schema=False)
 
 
-def _alert_or_404(session: Session, alert_id: int) -> Alert:
+def _alert_or_404(session: Session, user: User, alert_id: int) -> Alert:
     alert = service.get(session=session, alert_id=alert_id)
-    if alert is None:
+    visible = visible_school_ids(user, session)
+    if alert is None or (visible is not None and alert.school_id not in visible):
         raise HTTPException(status_code=404, detail=f"no alert {alert_id}")
     return alert
 
@@ -25,25 +30,28 @@ def list_alerts(
     status: AlertStatus | None = None,
     category: str | None = None,
     min_risk: int | None = None,
+    user: User = Depends(readers),
     session: Session = Depends(get_session),
 ) -> list[Alert]:
-    return service.list_alerts(session=session, status=status, category=category, min_risk=min_risk)
+    return service.list_alerts(session=session, school_ids=visible_school_ids(user, session), status=status, category=category, min_risk=min_risk)
 
 
 @api.get("/{alert_id}", response_model=AlertRead)
-def read_alert(alert_id: int, session: Session = Depends(get_session)) -> Alert:
-    return _alert_or_404(session, alert_id)
+def read_alert(alert_id: int, user: User = Depends(readers), session: Session = Depends(get_session)) -> Alert:
+    return _alert_or_404(session, user, alert_id)
 
 
 @pages.get("", response_class=HTMLResponse)
-def alert_list_page(request: Request, session: Session = Depends(get_session)) -> HTMLResponse:
-    alerts = service.list_alerts(session=session)
+def alert_list_page(request: Request, user: User = Depends(readers), session: Session = Depends(get_session)) -> HTMLResponse:
+    alerts = service.list_alerts(session=session, school_ids=visible_school_ids(user, session))
     return templates.TemplateResponse(request, "alerts/list.html", {"alerts": alerts})
 
 
 @pages.get("/{alert_id}", response_class=HTMLResponse)
-def alert_detail_page(alert_id: int, request: Request, session: Session = Depends(get_session)) -> HTMLResponse:
-    alert = _alert_or_404(session, alert_id)
+def alert_detail_page(
+    alert_id: int, request: Request, user: User = Depends(readers), session: Session = Depends(get_session)
+) -> HTMLResponse:
+    alert = _alert_or_404(session, user, alert_id)
     return templates.TemplateResponse(
         request,
         "alerts/detail.html",
