@@ -18,8 +18,6 @@ from typing import Any
 import joblib
 import numpy as np
 from scipy import sparse
-from sklearn.feature_extraction import FeatureHasher
-from sklearn.feature_extraction.text import HashingVectorizer
 
 # Bump when the file layout or the featurisation changes: a file of another format is refused.
 FORMAT_VERSION = 1
@@ -39,13 +37,18 @@ RISK_RANGE: dict[str, tuple[int, int]] = {
 WORD_BITS = 18
 CHAR_BITS = 18
 CHAR_NGRAMS = (3, 4, 5)
+MAX_WORD_BYTES = 24  # longer words are hashed on their first 24 bytes
+MAX_CHUNK = 4096  # texts featurised together at most: (text, bucket) keys must fit in an int32
 
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _MENTION = re.compile(r"@\w+")
 _REPEAT = re.compile(r"(.)\1{2,}")
 _SPACE = re.compile(r"\s+")
+_APOSTROPHE = re.compile(r"['’`]")
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
+_PAIR_SALT = np.uint64(0x5BD1E9955BD1E995)
 
 
 class ModelFormatError(ValueError):
@@ -57,73 +60,108 @@ def normalise(text: str) -> str:
     text = html.unescape(text).lower()
     text = _URL.sub(" url ", text)
     text = _MENTION.sub(" @user ", text)
+    text = _APOSTROPHE.sub("", text)
     text = _REPEAT.sub(r"\1\1", text)
     return _SPACE.sub(" ", text).strip()
 
 
-_WORD_ANALYZER = HashingVectorizer(ngram_range=(1, 2), lowercase=False).build_analyzer()
-_WORD_HASHER = FeatureHasher(n_features=1 << WORD_BITS, input_type="string", alternate_sign=False)
+_WORD_BYTE = np.zeros(256, dtype=bool)
+_WORD_BYTE[list(b"0123456789_abcdefghijklmnopqrstuvwxyz")] = True
+_WORD_BYTE[128:] = True  # the bytes of any non-ASCII character: letters of other scripts, emoji
+
+Spans = tuple[np.ndarray, np.ndarray, np.ndarray]  # start offsets, end offsets, hash buckets
 
 
-def _char_ngram_hashes(encoded: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Hash every character n-gram of ``encoded`` (texts joined by NUL bytes) in one vectorised pass.
+def _join(normalised: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The texts as one byte array, each padded with spaces and closed by a NUL, and where each text ends."""
+    pieces = [f" {text} ".encode() for text in normalised]
+    ends = np.cumsum([len(piece) + 1 for piece in pieces])
+    return np.frombuffer(b"\0".join(pieces) + b"\0", dtype=np.uint8), ends
 
-    Returns (start offset, n, bucket) for each n-gram that does not cross a NUL separator.
-    Done in numpy because scikit-learn's character analyser runs in Python and would cap
-    throughput near 10,000 texts/s.
-    """
-    buf = np.frombuffer(encoded, dtype=np.uint8).astype(np.uint64)
-    starts, sizes, buckets = [], [], []
+
+def _bucket(hashes: np.ndarray, bits: int) -> np.ndarray:
+    return ((hashes * _GOLDEN) >> np.uint64(64 - bits)).astype(np.int64)
+
+
+# Featurisation runs in numpy over a whole batch at once: scikit-learn's analysers run in Python per
+# text and would cap throughput near 10,000 texts/s.
+def _char_ngrams(buf: np.ndarray) -> Spans:
+    """Every character (byte) 3-, 4- and 5-gram that does not cross a text boundary."""
+    data = buf.astype(np.uint64)
+    starts, ends, buckets = [], [], []
     for n in CHAR_NGRAMS:
-        count = len(buf) - n + 1
+        count = len(data) - n + 1
         if count <= 0:
             continue
-        h = np.full(count, 0xCBF29CE484222325, dtype=np.uint64)
+        h = np.full(count, _FNV_OFFSET, dtype=np.uint64)
         valid = np.ones(count, dtype=bool)
         for j in range(n):
-            window = buf[j : j + count]
+            window = data[j : j + count]
             h = (h ^ window) * _FNV_PRIME
             valid &= window != 0
         position = np.flatnonzero(valid)
         starts.append(position)
-        sizes.append(np.full(len(position), n))
-        buckets.append(((h[position] * _GOLDEN) >> np.uint64(64 - CHAR_BITS)).astype(np.int64))
+        ends.append(position + n)
+        buckets.append(_bucket(h[position], CHAR_BITS))
+    return _concatenate(starts, ends, buckets)
+
+
+def _word_ngrams(buf: np.ndarray) -> Spans:
+    """Words of two or more letters and pairs of neighbouring words (as scikit-learn's word 1-2-grams)."""
+    edges = np.diff(np.concatenate(([0], _WORD_BYTE[buf].astype(np.int8), [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    long_enough = ends - starts >= 2
+    starts, ends = starts[long_enough], ends[long_enough]
+    data = buf.astype(np.uint64)
+    h = np.full(len(starts), _FNV_OFFSET, dtype=np.uint64)
+    for k in range(min(int((ends - starts).max(initial=0)), MAX_WORD_BYTES)):
+        inside = starts + k < ends
+        h[inside] = (h[inside] ^ data[starts[inside] + k]) * _FNV_PRIME
+    texts_before = np.cumsum(buf == 0)
+    same_text = texts_before[starts[1:]] == texts_before[ends[:-1]]
+    pairs = (h[:-1] * _FNV_PRIME + (h[1:] ^ _PAIR_SALT))[same_text]
+    return _concatenate(
+        [starts, starts[:-1][same_text]],
+        [ends, ends[1:][same_text]],
+        [_bucket(h, WORD_BITS), _bucket(pairs, WORD_BITS)],
+    )
+
+
+def _concatenate(starts: list[np.ndarray], ends: list[np.ndarray], buckets: list[np.ndarray]) -> Spans:
     if not starts:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty
-    return np.concatenate(starts), np.concatenate(sizes), np.concatenate(buckets)
+    return np.concatenate(starts), np.concatenate(ends), np.concatenate(buckets)
 
 
-def _char_counts(normalised: Sequence[str]) -> sparse.csr_matrix:
-    pieces = [f" {t} ".encode() for t in normalised]
-    ends = np.cumsum([len(p) + 1 for p in pieces])
-    starts, _, buckets = _char_ngram_hashes(b"\0".join(pieces) + b"\0")
-    rows = np.searchsorted(ends, starts, side="right")
-    matrix = sparse.csr_matrix(
-        (np.ones(len(rows), dtype=np.float32), (rows, buckets)), shape=(len(pieces), 1 << CHAR_BITS)
+def _counts(spans: Spans, text_ends: np.ndarray, bits: int) -> sparse.csr_matrix:
+    """How often each bucket occurs in each text, as a (texts, 2**bits) matrix."""
+    # (text, bucket) packed in one int32 key: sorting int32 is what makes this fast.
+    rows = np.searchsorted(text_ends, spans[0], side="right").astype(np.int32)
+    keys, counts = np.unique((rows << bits) | spans[2].astype(np.int32), return_counts=True)
+    indptr = np.searchsorted(keys >> bits, np.arange(len(text_ends) + 1))
+    return sparse.csr_matrix(
+        (counts.astype(np.float32), keys & ((1 << bits) - 1), indptr), shape=(len(text_ends), 1 << bits)
     )
-    matrix.sum_duplicates()
-    return matrix
-
-
-def _word_counts(normalised: Sequence[str]) -> sparse.csr_matrix:
-    return _WORD_HASHER.transform(_WORD_ANALYZER(t) for t in normalised).astype(np.float32)
 
 
 def _tfidf(counts: sparse.csr_matrix, idf: np.ndarray) -> sparse.csr_matrix:
     """Sublinear TF times IDF, then each row scaled to unit length."""
-    weighted = counts.copy()
-    weighted.data = (1.0 + np.log(weighted.data)) * idf[weighted.indices]
-    norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1)).ravel())
+    data = (1.0 + np.log(counts.data)) * idf[counts.indices]
+    rows = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
+    norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=counts.shape[0]))
     norms[norms == 0] = 1.0
-    weighted.data /= np.repeat(norms, np.diff(weighted.indptr)).astype(np.float32)
-    return weighted
+    data /= norms[rows]
+    return sparse.csr_matrix((data.astype(np.float32), counts.indices, counts.indptr), shape=counts.shape)
 
 
 def raw_counts(texts: Sequence[str]) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
     """Word and character n-gram counts of the texts, before IDF (training fits the IDF on these)."""
-    normalised = [normalise(t) for t in texts]
-    return _word_counts(normalised), _char_counts(normalised)
+    if len(texts) > MAX_CHUNK:
+        chunks = [raw_counts(texts[start : start + MAX_CHUNK]) for start in range(0, len(texts), MAX_CHUNK)]
+        return tuple(sparse.vstack(part, format="csr") for part in zip(*chunks))  # type: ignore[return-value]
+    buf, text_ends = _join([normalise(text) for text in texts])
+    return _counts(_word_ngrams(buf), text_ends, WORD_BITS), _counts(_char_ngrams(buf), text_ends, CHAR_BITS)
 
 
 def features(
@@ -198,14 +236,17 @@ class Classifier:
             compress=("xz", 6),
         )
 
-    def _features(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        return features(*raw_counts(texts), self.word_idf, self.char_idf)
-
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Calibrated probability of each category for each text: shape (len(texts), len(categories))."""
         if len(texts) == 0:
             return np.zeros((0, len(self.categories)))
-        scores = self._features(texts) @ self.coef + self.intercept
+        word_counts, char_counts = raw_counts(texts)
+        words = 1 << WORD_BITS
+        scores = (
+            _tfidf(word_counts, self.word_idf) @ self.coef[:words]
+            + _tfidf(char_counts, self.char_idf) @ self.coef[words:]
+            + self.intercept
+        )
         return 1.0 / (1.0 + np.exp(-(scores * self.calibration[:, 0] + self.calibration[:, 1])))
 
     def _index(self, category: str) -> int:
@@ -228,18 +269,16 @@ class Classifier:
     def explain(self, text: str, category: str, k: int = 5) -> list[str]:
         """The ``k`` words or character n-grams of ``text`` that pushed ``category``'s score up most."""
         column = self._index(category)
-        normalised = normalise(text)
-        row = self._features([text])
+        row = features(*raw_counts([text]), self.word_idf, self.char_idf)
         contribution = np.zeros(row.shape[1], dtype=np.float32)
         contribution[row.indices] = row.data * self.coef[row.indices, column]
+        buf, _ = _join([normalise(text)])
         names: dict[int, str] = {}
-        for token in _WORD_ANALYZER(normalised):
-            names.setdefault(int(_WORD_HASHER.transform([[token]]).indices[0]), token)
-        padded = f" {normalised} ".encode()
-        for start, n, bucket in zip(*_char_ngram_hashes(padded)):
-            piece = padded[start : start + n].decode(errors="ignore").strip()
-            if piece:
-                names.setdefault((1 << WORD_BITS) + int(bucket), piece)
+        for spans, offset in ((_word_ngrams(buf), 0), (_char_ngrams(buf), 1 << WORD_BITS)):
+            for start, end, bucket in zip(*spans):
+                piece = buf[start:end].tobytes().decode(errors="ignore").strip()
+                if piece:
+                    names.setdefault(offset + int(bucket), piece)
         ranked = sorted(names, key=lambda index: contribution[index], reverse=True)
         top: list[str] = []
         for index in ranked:
