@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import console
 from console.detect.domains import host_of, host_suffixes
 from console.detect.matcher import Matcher, Pattern, build_matcher
-from console.detect.normalise import SPACED_LETTERS, Normalised, normalise, normalise_batch
+from console.detect.normalise import SPACED_LETTERS, SPACED_TRIGGER, Normalised, normalise, normalise_batch
 from console.detect.rules import Rule, load_rules
 from console.detect.scoring import adjust_for_repetition, rule_risk
 
@@ -73,7 +72,8 @@ class ScanResult:
 
 
 def default_rules_dir() -> Path:
-    return Path(console.__file__).parents[1] / "rules"
+    """The repository's rules/ folder (console/detect/__init__.py -> the repository root)."""
+    return Path(__file__).resolve().parents[2] / "rules"
 
 
 @dataclass(frozen=True)
@@ -136,6 +136,9 @@ class Detector:
                         add_phrase(index, "near", group, phrase)
             for domain in rule.domains:
                 self.domains[domain].append(index)
+        self.group_counts = [
+            len(rule.match.all_of) or (len(rule.match.near.terms) if rule.match.near else 0) for rule in self.rules
+        ]
         self.exception_phrases = [
             tuple(normalise(p).text for p in rule.exceptions.phrases) for rule in self.rules
         ]
@@ -150,13 +153,22 @@ class Detector:
         return self.matcher.engine
 
     def candidates(self, items: Sequence[ScanItem]) -> set[int]:
-        """Indexes of the items that matched some pattern or listed domain: the only ones looked at closely."""
+        """Indexes of the items worth a close look: a phrase or regex matched, every group of a near or
+        all_of rule matched, letters are spelled out, or the url is on a domain list. A superset: doubled
+        letters, sources, phases, context and exceptions are checked in the close look."""
         big = normalise_batch([item.text for item in items])
-        starts = [0]
-        for part in itertools.accumulate(len(p) + 1 for p in big.split("\n")):
-            starts.append(part)
-        found = {bisect.bisect_right(starts, start) - 1 for _, start, _ in self.matcher.scan(big)}
-        found.update(bisect.bisect_right(starts, m.start()) - 1 for m in SPACED_LETTERS.finditer(big))
+        starts = list(itertools.accumulate((len(part) + 1 for part in big.split("\n")), initial=0))
+        found: set[int] = set()
+        groups: dict[tuple[int, int], set[int]] = defaultdict(set)
+        for pattern, start, _ in self.matcher.scan(big):
+            item = bisect.bisect_right(starts, start) - 1
+            for use in self.uses[pattern]:
+                if use.group < 0:
+                    found.add(item)
+                    break
+                groups[item, use.rule].add(use.group)
+        found.update(item for (item, rule), seen in groups.items() if len(seen) == self.group_counts[rule])
+        found.update(bisect.bisect_right(starts, m.start()) - 1 for m in SPACED_TRIGGER.finditer(big))
         if self.domains:
             for index, item in enumerate(items):
                 if item.url and item.source in WEB_SOURCES and self._domain_rules(item.url):
@@ -272,6 +284,8 @@ class Detector:
     def _result(
         self, item: ScanItem, item_hits: list[tuple[Hit, int]], model_scores: dict[str, float], model_risks: dict[str, int]
     ) -> ScanResult:
+        if not item_hits and not model_risks:
+            return ScanResult(findings=(), scores=dict(model_scores))
         by_category: dict[str, list[tuple[Hit, int]]] = defaultdict(list)
         for hit, risk in item_hits:
             by_category[hit.category].append((hit, risk))

@@ -61,43 +61,60 @@ FOLD = _FoldTable()
 for _c in range(128):
     FOLD[_c]  # fill ASCII up front so that str.translate takes its fast path
 FOLD[ord(SEPARATOR)] = SEPARATOR
+ASCII_FOLD = bytes(ord(FOLD[c] or " ") for c in range(128)) + bytes(range(128, 256))
 SYMBOLS_TO_SPACE = str.maketrans({s: " " for s in LEET_SYMBOLS})
 
-LEET_WORD = re.compile(r"(?<![a-z0-9@$!|])[a-z0-9@$!|]*[0-9@$!|][a-z0-9@$!|]*")
+LEET_RUN = re.compile(r"[0-9@$!|]+")
 SPACES = re.compile(r" {2,}")
 SPACED_LETTERS = re.compile(r"(?<![a-z0-9])[a-z](?: [a-z]){2,}(?![a-z0-9])")
+SPACED_TRIGGER = re.compile(r" [a-z] [a-z] [a-z] ")  # the same, found faster in normalised text
 DOUBLE_ONES = re.compile(r"1{2,}")
 REPEATS = re.compile(r"([a-z])\1+")
 
 
-def _unleet_word(match: re.Match[str]) -> str:
-    word = match.group()
-    # Symbols around a word are punctuation ("help!!", "@jack"); only those inside it are letters.
-    core = word.lstrip("@!|").rstrip("!|")
-    if not core or not any("a" <= c <= "z" for c in core):
-        return word
-    head = len(word) - len(word.lstrip("@!|"))
-    tail = len(word) - head - len(core)
+def _unleet_run(match: re.Match[str]) -> str:
+    """A run of digits and leet symbols, rewritten as letters when it touches a letter (k1ll, $elf, h@rm, d13)."""
+    run = match.group()
+    text, (start, end) = match.string, match.span()
+    letter_before = start > 0 and "a" <= text[start - 1] <= "z"
+    letter_after = end < len(text) and "a" <= text[end] <= "z"
+    if not (letter_before or letter_after):
+        return run
+    # Symbols around a word are punctuation ("help!!", "@jack"); only those inside it stand for letters.
+    core = run if letter_before else run.lstrip("@!|")
+    core = core if letter_after else core.rstrip("!|")
+    if not core:
+        return " " * len(run)
+    head = len(run) - len(run.lstrip("@!|")) if not letter_before else 0
+    tail = len(run) - head - len(core)
     core = DOUBLE_ONES.sub(lambda m: "l" * len(m.group()), core)  # "ki11" is "kill", "k1ll" too
     return " " * head + "".join(LEET.get(c, c) for c in core) + " " * tail
+
+
+def _first_letter(match: re.Match[str]) -> str:
+    return match.group(1)
 
 
 def _join_spaced(match: re.Match[str]) -> str:
     return match.group().replace(" ", "")
 
 
+def _single_line_ascii(text: str) -> str:
+    if not text.isascii():
+        text = text.translate(FOLD)
+    return text.replace(SEPARATOR, " ") if SEPARATOR in text else text
+
+
 def normalise_batch(texts: Sequence[str]) -> str:
     """All texts normalised and joined by SEPARATOR, each padded by a space on both sides."""
-    joined = SEPARATOR.join(t.replace(SEPARATOR, " ") if SEPARATOR in t else t for t in texts)
-    folded = joined.translate(FOLD)
-    folded = LEET_WORD.sub(_unleet_word, folded).translate(SYMBOLS_TO_SPACE)
-    folded = SPACES.sub(" ", folded)
-    folded = REPEATS.sub(r"\1", folded)
+    # Texts that are not ASCII are folded one by one (str.translate leaves its fast path at the first
+    # non-ASCII character); then the whole batch, now ASCII, goes through bytes.translate at once.
+    joined = SEPARATOR.join(map(_single_line_ascii, texts)).encode("ascii")
+    folded = joined.translate(ASCII_FOLD, APOSTROPHES.encode("ascii", "ignore")).decode("ascii")
+    folded = LEET_RUN.sub(_unleet_run, folded).translate(SYMBOLS_TO_SPACE)
+    folded = SEPARATOR.join(" ".join(line.split(" ")) if "  " not in line else " ".join(line.split()) for line in folded.split(SEPARATOR))
+    folded = REPEATS.sub(_first_letter, folded)
     return " " + folded.replace(SEPARATOR, " \n ") + " "
-
-
-def has_spaced_letters(normalised: str) -> bool:
-    return SPACED_LETTERS.search(normalised) is not None
 
 
 @dataclass(frozen=True)
@@ -173,11 +190,15 @@ def normalise(text: str, *, join_spaced: bool = False) -> Normalised:
     folded = "".join(chars)
     ends = [s + 1 for s in starts]
     runs = [1] * len(folded)
-    folded = LEET_WORD.sub(_unleet_word, folded).translate(SYMBOLS_TO_SPACE)
+    folded = LEET_RUN.sub(_unleet_run, folded).translate(SYMBOLS_TO_SPACE)
     folded, starts, ends, runs = _substitute(SPACES, lambda m: " ", folded, starts, ends, runs)
+    if folded.startswith(" "):
+        folded, starts, ends, runs = folded[1:], starts[1:], ends[1:], runs[1:]
+    if folded.endswith(" "):
+        folded, starts, ends, runs = folded[:-1], starts[:-1], ends[:-1], runs[:-1]
     if join_spaced:
         folded, starts, ends, runs = _substitute(SPACED_LETTERS, _join_spaced, folded, starts, ends, runs)
-    folded, starts, ends, runs = _substitute(REPEATS, lambda m: m.group(1), folded, starts, ends, runs)
+    folded, starts, ends, runs = _substitute(REPEATS, _first_letter, folded, starts, ends, runs)
     first, last = (starts[0], ends[-1]) if starts else (0, 0)
     return Normalised(
         text=" " + folded + " ",
