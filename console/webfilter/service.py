@@ -1,0 +1,79 @@
+"""Which device had an IP address at a given time."""
+
+from __future__ import annotations
+
+import bisect
+import ipaddress
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from console.devices.models import Device
+from console.schools.models import School
+from console.webfilter.models import DeviceAddress
+
+# How long after a device was last seen at an address its traffic is still attributed to it.
+ADDRESS_LEASE = timedelta(hours=12)
+
+
+def _canonical(ip: str) -> str:
+    try:
+        return str(ipaddress.ip_address(ip.strip()))
+    except ValueError:
+        raise ValueError(f"{ip!r} is not an IP address") from None
+
+
+def record_address(*, session: Session, device_id: str, ip: str, at: datetime) -> DeviceAddress:
+    """Note that device_id was at ip at time at (ingest calls this when a device's stream opens)."""
+    ip = _canonical(ip)
+    latest = session.scalars(
+        select(DeviceAddress)
+        .where(DeviceAddress.ip == ip, DeviceAddress.first_seen <= at)
+        .order_by(DeviceAddress.first_seen.desc())
+        .limit(1)
+    ).first()
+    if latest is not None and latest.device_id == device_id:
+        latest.last_seen = max(latest.last_seen, at)
+        return latest
+    row = DeviceAddress(device_id=device_id, ip=ip, first_seen=at, last_seen=at)
+    session.add(row)
+    session.flush()
+    return row
+
+
+@dataclass(frozen=True)
+class DeviceAtAddress:
+    device_id: str
+    school_id: int
+    phase: str
+
+
+def devices_at(*, session: Session, lookups: Sequence[tuple[str, datetime]]) -> list[DeviceAtAddress | None]:
+    """For each (ip, time): the device that had ip then (the last seen there before that time, if not longer
+    ago than ADDRESS_LEASE), or None when no enrolled device is known there. One query for the batch."""
+    canonical = [(_canonical(ip), at) for ip, at in lookups]
+    rows = session.execute(
+        select(DeviceAddress.ip, DeviceAddress.device_id, DeviceAddress.first_seen, DeviceAddress.last_seen,
+               Device.school_id, School.phase)
+        .join(Device, Device.id == DeviceAddress.device_id)
+        .join(School, School.id == Device.school_id)
+        .where(DeviceAddress.ip.in_({ip for ip, _ in canonical}))
+        .order_by(DeviceAddress.first_seen)
+    ).all()
+    by_ip: dict[str, list] = defaultdict(list)
+    for row in rows:
+        by_ip[row.ip].append(row)
+    out: list[DeviceAtAddress | None] = []
+    for ip, at in canonical:
+        history = by_ip.get(ip, [])
+        index = bisect.bisect_right([r.first_seen for r in history], at) - 1
+        row = history[index] if index >= 0 else None
+        if row is None or at - row.last_seen > ADDRESS_LEASE:
+            out.append(None)
+        else:
+            out.append(DeviceAtAddress(device_id=row.device_id, school_id=row.school_id, phase=str(row.phase)))
+    return out
