@@ -7,6 +7,7 @@ Each field can be set by an environment variable ``SAFEGUARD_<NAME>`` (for examp
 from __future__ import annotations
 
 import secrets
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -59,6 +60,39 @@ class Settings(BaseSettings):
 
     # --- web ---------------------------------------------------------------
     secret_key: str = Field("", description="Signs sessions and links; empty means generated into data_dir.")
+
+    # --- incidents, escalation, cases ---------------------------------------
+    smtp_host: str = Field("127.0.0.1", description="SMTP server for escalation and incident emails.")
+    smtp_port: int = Field(25, description="SMTP server port.")
+    smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS.")
+    smtp_username: str = Field("", description="SMTP login; empty means none.")
+    smtp_password: str = Field("", description="SMTP password.")
+    mail_from: str = Field("safeguard@localhost", description="Sender of every email.")
+    ack_link_days: int = Field(7, description="How long an emailed acknowledgement link stays valid.")
+    escalation_ack_minutes: dict[int, int | None] = Field(
+        {5: 15, 4: 60, 3: None, 2: None, 1: None},
+        description="Default rule per risk level: minutes each contact has to acknowledge before the next is "
+        "asked, or null for the daily digest. A school's own rules override these.",
+    )
+    digest_hour: int = Field(16, description="Hour (UTC) the daily digest of lower-level incidents is sent.")
+    case_timescales: dict[str, dict[int, int]] = Field(
+        {
+            "child_protection": {5: 1, 4: 2, 3: 5, 2: 10, 1: 10},
+            "early_help": {5: 5, 4: 10, 3: 15, 2: 20, 1: 20},
+            "wellbeing": {5: 5, 4: 10, 3: 20, 2: 30, 1: 30},
+        },
+        description="Working days from opening to the case deadline, per case type and severity.",
+    )
+    case_due_soon_days: int = Field(2, description="A case due within this many working days is flagged due soon.")
+    holidays: list[date] = Field([], description="Days that are not working days (bank and school holidays).")
+    retention_days: dict[str, int] = Field(
+        {"events": 30, "screenshots": 90, "alerts": 365, "incidents": 2190, "closed_cases": 2190},
+        description="Days each kind of record is kept. Incidents in a case go with the case.",
+    )
+    child_protection_until_age: int = Field(
+        25, description="Closed child-protection cases are kept until the pupil reaches this age."
+    )
+    statistics_min_count: int = Field(5, description="Smaller counts are shown as '<N' in anonymised statistics.")
 
     @property
     def resolved_database_url(self) -> str:

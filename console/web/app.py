@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
 from console.alerts import views as alerts
+from console.escalation import views as escalation
 from console.ingest.streams import LiveStreams
 from console.people import auth
 from console.people import views as people
@@ -29,6 +30,8 @@ def create_app(*, settings: Settings, sessions: sessionmaker[Session], streams: 
     for router in (people.api, people.pages, alerts.api, alerts.pages):
         app.include_router(router)
 
+    app.include_router(escalation.api)
+    app.include_router(escalation.pages)
     @app.exception_handler(auth.LoginRequired)
     def _login_required(request: Request, error: auth.LoginRequired) -> RedirectResponse:
         return RedirectResponse(auth.login_url(error.next_url), status_code=303)
