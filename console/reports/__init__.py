@@ -1,0 +1,1 @@
+"""Reports: monthly school report, weekly live cases, quarterly performance, rule quality."""
