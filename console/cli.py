@@ -12,6 +12,7 @@ import typer
 
 from console.detect.cli import rules_app, scan
 from console.detect.model_cli import model_app
+from console.reports.cli import report_app
 from console.schools.models import Phase
 from console.settings import Settings
 
@@ -26,6 +27,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(policy_app, name="policy")
 app.add_typer(rules_app, name="rules")
 app.add_typer(model_app, name="model")
+app.add_typer(report_app, name="report")
 app.command("scan")(scan)
 
 

@@ -14,6 +14,7 @@ from console.identity.ca import CertificateAuthority
 from console.ingest.bus import Bus, InProcessBus
 from console.ingest.server import AgentService, build_server, limits_from
 from console.ingest.streams import LiveStreams
+from console.scheduler import create_scheduler
 from console.settings import Settings
 from console.store import make_engine, make_sessionmaker
 from console.store.migrate import upgrade
@@ -51,6 +52,8 @@ class Console:
             settings=self.settings, service=service, ca=self.ca, key_pem=key_pem, cert_pem=cert_pem
         )
         await self.bus.start()
+        scheduler = create_scheduler(sessions=self.sessions, settings=self.settings)
+        scheduler.start()
         await server.start()
         await health.set("", health_pb2.HealthCheckResponse.SERVING)
         log.info("agent streams on port %d (mTLS), enrolment on port %d", stream_port, enrol_port)
@@ -73,6 +76,7 @@ class Console:
         self.streams.disconnect_all()
         await server.stop(grace=5)
         await self.bus.close()
+        scheduler.shutdown(wait=False)
         if web_server is not None:
             web_server.should_exit = True
             await asyncio.gather(*tasks)

@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     # --- coverage ----------------------------------------------------------
     silent_after_minutes: int = Field(30, description="A device with no message for this long is silent.")
 
+    # --- reports ------------------------------------------------------------
+    report_timezone: str = Field(
+        "Europe/London", description="Months, weeks and hours of day in reports are in this timezone."
+    )
+    report_monthly_hour: int = Field(
+        6, description="Local hour each day when missing monthly reports for the month just ended are made and emailed."
+    )
+
     # --- web ---------------------------------------------------------------
     secret_key: str = Field("", description="Signs sessions and links; empty means generated into data_dir.")
 

@@ -14,6 +14,7 @@ from console.escalation import views as escalation
 from console.ingest.streams import LiveStreams
 from console.people import auth
 from console.people import views as people
+from console.reports import views as reports
 from console.settings import Settings
 from console.templating import templates
 
@@ -32,6 +33,7 @@ def create_app(*, settings: Settings, sessions: sessionmaker[Session], streams: 
 
     app.include_router(escalation.api)
     app.include_router(escalation.pages)
+    app.include_router(reports.pages)
     @app.exception_handler(auth.LoginRequired)
     def _login_required(request: Request, error: auth.LoginRequired) -> RedirectResponse:
         return RedirectResponse(auth.login_url(error.next_url), status_code=303)
