@@ -1,0 +1,101 @@
+"""Retention: expired records go, held and undatable ones stay, and the purge records what it did."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from console.alerts.models import Alert
+from console.audit.models import AuditEntry
+from console.cases import service as cases
+from console.cases.models import Case, CaseEntry, CaseStatus, CaseType, DecisionCreate
+from console.events.models import Event, Screenshot
+from console.incidents import service as incidents
+from console.incidents.models import Incident, IncidentCreate
+from console.people.models import Role, User
+from console.records import service as records
+from console.settings import Settings
+from console.store import transaction
+from incidents import factories
+
+NOW = datetime(2031, 6, 2, 3, 0, tzinfo=timezone.utc)
+LONG_AGO = datetime(2020, 3, 2, 10, 0, tzinfo=timezone.utc)
+
+
+def closed_case(session: Session, settings: Settings, school, pupil: str, case_type: CaseType, at: datetime) -> Case:
+    alert = factories.alert(session, school, pupil=pupil, at=at)
+    incident = incidents.create(session=session, settings=settings, actor="officer", now=at, data=IncidentCreate(
+        alert_ids=[alert.id], summary="concern", category="self_harm", risk=4, case_type=case_type,
+        screenshot_ids=[shot.id for shot in incidents.candidate_screenshots(session=session, alerts=[alert])]))
+    case = session.get_one(Case, incident.case_id)
+    owner = session.scalar(select(User).where(User.username == "owner"))
+    cases.allocate(session=session, case=case, owner=owner, actor="officer", now=at)
+    cases.advance(session=session, case=case, to=CaseStatus.investigating, actor="officer", now=at)
+    cases.record_decision(session=session, case=case, data=DecisionCreate(decision="monitor", rationale="low"),
+                          actor="officer", now=at)
+    cases.advance(session=session, case=case, to=CaseStatus.action_taken, actor="officer", now=at)
+    cases.close(session=session, case=case, outcome="resolved", actor="officer", now=at)
+    return case
+
+
+def test_purge_removes_expired_keeps_held_and_records_it(sessions: sessionmaker[Session], tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    births = {"adult": date(2005, 1, 1), "child": date(2015, 1, 1)}
+    with transaction(sessions) as session:
+        school = factories.school(session)
+        session.add(User(username="owner", role=Role.officer))
+        grown_up = closed_case(session, settings, school, "adult", CaseType.child_protection, LONG_AGO)  # 25 in 2030
+        young = closed_case(session, settings, school, "child", CaseType.child_protection, LONG_AGO)  # 25 in 2040
+        undated = closed_case(session, settings, school, "nodob", CaseType.child_protection, LONG_AGO)
+        held = closed_case(session, settings, school, "held", CaseType.wellbeing, LONG_AGO)  # six years: 2026
+        cases.set_legal_hold(session=session, case=held, hold=True, reason="civil claim 2031/17", actor="legal",
+                             now=NOW - timedelta(days=1))
+        old_loose = factories.alert(session, school, pupil="loose", at=NOW - timedelta(days=400))
+        recent = factories.alert(session, school, pupil="loose", at=NOW - timedelta(days=10))
+        kept_ids = {"young": young.id, "undated": undated.id, "held": held.id, "recent": recent.id}
+        gone_ids = {"case": grown_up.id, "loose": old_loose.id}
+
+    with transaction(sessions) as session:
+        run = records.purge(session=session, settings=settings, now=NOW,
+                            date_of_birth=lambda school_id, pupil: births.get(pupil))
+
+    with transaction(sessions) as session:
+        remaining_cases = set(session.scalars(select(Case.id)))
+        assert remaining_cases == {kept_ids["young"], kept_ids["undated"], kept_ids["held"]}
+        assert session.scalar(select(func.count()).select_from(CaseEntry).where(CaseEntry.case_id == gone_ids["case"])) == 0
+        assert session.scalar(select(func.count()).select_from(Incident).where(Incident.pupil == "adult")) == 0
+        alerts = set(session.scalars(select(Alert.user)))
+        assert alerts == {"child", "nodob", "held", "loose"}
+        assert session.scalar(select(func.count()).select_from(Alert).where(Alert.user == "loose")) == 1
+        assert session.get(Alert, kept_ids["recent"]) is not None
+        # Raw events older than 30 days are gone; the recent alert's events stay.
+        assert set(session.scalars(select(Event.user))) == {"loose"}
+        # Screenshots: the held and other kept incidents' screenshots stay, old unlinked ones go.
+        assert session.scalar(select(func.count()).select_from(Screenshot)) == 4
+
+        assert run.counts["cases"] == 1 and run.deleted["cases"] == [gone_ids["case"]]
+        assert gone_ids["loose"] in run.deleted["alerts"]
+        assert run.counts["events"] == 2 * 5  # two events for each of five alerts older than 30 days
+        assert run.kept["cases"] == {str(kept_ids["undated"]): "date of birth unknown: kept until it is recorded",
+                                     str(kept_ids["held"]): "legal hold: civil claim 2031/17"}
+        entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "records.purge"))
+        assert entry.detail["counts"] == run.counts
+        assert records.purge_runs(session=session)[0].id == run.id
+
+
+def test_open_case_has_no_expiry(sessions: sessionmaker[Session], tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    with transaction(sessions) as session:
+        school = factories.school(session)
+        alert = factories.alert(session, school, at=LONG_AGO)
+        incident = incidents.create(session=session, settings=settings, actor="o", now=LONG_AGO, data=IncidentCreate(
+            alert_ids=[alert.id], summary="s", category="self_harm", risk=5))
+        case = session.get_one(Case, incident.case_id)
+        with pytest.raises(records.RecordsError, match="is not closed"):
+            records.case_expiry(case=case, settings=settings, date_of_birth=records.unknown_date_of_birth)
+        records.purge(session=session, settings=settings, now=NOW, date_of_birth=records.unknown_date_of_birth)
+        assert session.get(Case, case.id) is not None and session.get(Alert, alert.id) is not None
