@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import BigInteger, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -32,3 +33,28 @@ class Device(Base):
     dropped_events: Mapped[int] = mapped_column(BigInteger, default=0)
     policy_version: Mapped[int] = mapped_column(BigInteger, default=0)
     clone_suspected_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class DeviceRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    school_id: int
+    hostname: str
+    os: str
+    enrolled_at: datetime
+    revoked_at: datetime | None
+    revoked_reason: str
+    last_seen_at: datetime | None
+    agent_version: str
+    cpu_percent: float | None
+    rss_bytes: int | None
+    spool_depth: int | None
+    dropped_events: int
+    policy_version: int
+    clone_suspected_at: datetime | None
+    silent: bool = False
+
+
+class RevokeRequest(BaseModel):
+    reason: str = Field(min_length=3, max_length=500)

@@ -51,6 +51,17 @@ def revoke(*, session: Session, device_id: str, reason: str) -> Device | None:
     return device
 
 
+def list_devices(*, session: Session, school_ids: list[int] | None) -> list[Device]:
+    query = select(Device).order_by(Device.school_id, Device.hostname)
+    if school_ids is not None:
+        query = query.where(Device.school_id.in_(school_ids))
+    return list(session.scalars(query))
+
+
+def is_silent(device: Device, *, silent_after: timedelta, now: datetime) -> bool:
+    return device.revoked_at is None and (device.last_seen_at is None or device.last_seen_at < now - silent_after)
+
+
 def silent(*, session: Session, school_id: int | None, silent_after: timedelta, now: datetime | None = None) -> list[Device]:
     """Enrolled, unrevoked devices not heard from within ``silent_after`` (never-seen ones included)."""
     cutoff = (now or utcnow()) - silent_after

@@ -127,17 +127,34 @@ class AgentService(pb_grpc.AgentServiceServicer):
             log.warning("%s", error)
             await context.abort(grpc.StatusCode.ALREADY_EXISTS, str(error))
         reader = asyncio.create_task(self._read(admitted, request_iterator, stream))
+        loop = asyncio.get_running_loop()
+        interval = self._settings.stream_recheck_seconds
         try:
             policy_version = first.hello.policy_version
+            next_check = loop.time()  # the first pass sends the policy if the agent's is not current
             while True:
+                if loop.time() >= next_check:
+                    # Revocation and policy changes made by another process (CLI, another console) reach here.
+                    refusal, policy = await asyncio.to_thread(self._recheck, admitted.device_id, admitted.school_id)
+                    if refusal is not None:
+                        await context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal)
+                    if policy.version != policy_version:
+                        policy_version = policy.version
+                        yield pb.ConsoleMessage(policy=policy)
+                    next_check = loop.time() + interval
                 outgoing = asyncio.create_task(stream.outgoing.get())
                 superseded = asyncio.create_task(stream.superseded.wait())
                 done, _ = await asyncio.wait(
-                    {outgoing, reader, superseded}, timeout=self._settings.stream_recheck_seconds, return_when=asyncio.FIRST_COMPLETED
+                    {outgoing, reader, superseded},
+                    timeout=max(0.0, next_check - loop.time()),
+                    return_when=asyncio.FIRST_COMPLETED,
                 )
                 superseded.cancel()
                 if outgoing in done:
-                    yield outgoing.result()
+                    message = outgoing.result()
+                    if message.WhichOneof("body") == "policy":
+                        policy_version = message.policy.version
+                    yield message
                     continue
                 outgoing.cancel()
                 if superseded in done:
@@ -152,13 +169,6 @@ class AgentService(pb_grpc.AgentServiceServicer):
                         log.error("stream of %s failed: %r", admitted.device_id, error)
                         await context.abort(grpc.StatusCode.UNAVAILABLE, f"storage unavailable, resend later: {error}")
                     return
-                # A quiet spell: see whether the device was revoked or its policy changed elsewhere.
-                refusal, policy = await asyncio.to_thread(self._recheck, admitted.device_id, admitted.school_id)
-                if refusal is not None:
-                    await context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal)
-                if policy.version != policy_version:
-                    policy_version = policy.version
-                    yield pb.ConsoleMessage(policy=policy)
         finally:
             reader.cancel()
             self._streams.close(stream)

@@ -123,6 +123,10 @@ class AgentProcess:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(timeout=30)
 
+    def wait_enrolled(self, timeout: float = 30) -> AgentProcess:
+        wait_for(lambda: (self.state_dir / "device_id").exists(), timeout=timeout, what=f"enrolment: {self.log()[-2000:]}")
+        return self
+
     @property
     def device_id(self) -> str:
         return (self.state_dir / "device_id").read_text().strip()
