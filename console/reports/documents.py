@@ -113,6 +113,7 @@ def monthly_document(report: MonthlyReport) -> Document:
                 ]],
             ),
             Table("Escalations by status", ["Status", "Escalations"], [[_label(c.label), c.count] for c in escalations.by_status]),
+            Table("Alerts by year group", ["Year group", "Alerts"], [[c.label, c.count] for c in report.year_groups]),
             Table("Alerts by hour of day", ["Hour", "Alerts"], [[f"{h.hour:02d}:00", h.alerts] for h in report.times_of_day if h.alerts]),
         ],
         notes=[

@@ -111,6 +111,8 @@ class MonthlyReport(BaseModel):
     trend_months: list[str]
     trend: list[TrendPoint]
     times_of_day: list[HourCount]
+    # Alerts by the pupil's year group ("not known" when the pupil is not in the school's MIS data).
+    year_groups: list[Count]
     false_positives: FalsePositives
     incidents: IncidentFigures
     escalations: EscalationFigures

@@ -41,10 +41,11 @@ from console.reports.models import (
     TrendPoint,
     WeeklyReport,
 )
-from console.schools.models import School
+from console.schools.models import Group, Pupil, School
 from console.store import utcnow
 
 TREND_MONTHS = 6
+NOT_KNOWN = "not known"
 RISK_LEVELS = 5
 
 
@@ -265,6 +266,20 @@ def escalations(*, session: Session, school_id: int, start: datetime, end: datet
     )
 
 
+def year_groups(*, session: Session, school_id: int, start: datetime, end: datetime) -> list[Count]:
+    """Alerts by the year group of the pupil signed in on the device."""
+    group = func.coalesce(Group.name, NOT_KNOWN)
+    rows = session.execute(
+        select(group, func.count())
+        .select_from(Alert)
+        .outerjoin(Pupil, (Pupil.school_id == Alert.school_id) & (Pupil.username == Alert.user))
+        .outerjoin(Group, Group.id == Pupil.year_group_id)
+        .where(*_alerts_in([school_id], start, end))
+        .group_by(group)
+    ).all()
+    return [Count(label=label, count=count) for label, count in sorted(rows, key=lambda row: (row[0] == NOT_KNOWN, row[0]))]
+
+
 def _verdicts():
     triaged = func.sum(case((Alert.status != AlertStatus.new, 1), else_=0))
     false_positives = func.sum(case((Alert.status == AlertStatus.false_positive, 1), else_=0))
@@ -323,6 +338,7 @@ def monthly(*, session: Session, school_id: int, month: str, tz: ZoneInfo) -> Mo
         trend_months=labels,
         trend=points,
         times_of_day=times_of_day(session=session, school_id=school_id, start=start, end=end, tz=tz),
+        year_groups=year_groups(session=session, school_id=school_id, start=start, end=end),
         false_positives=false_positives(session=session, school_ids=[school_id], start=start, end=end),
         incidents=incidents(session=session, school_id=school_id, start=start, end=end),
         escalations=escalations(session=session, school_id=school_id, start=start, end=end),

@@ -17,7 +17,7 @@ from console.escalation.models import Escalation, EscalationStatus
 from console.events.models import Event, EventKind
 from console.incidents.models import Incident
 from console.people.models import Role, User
-from console.schools.models import Phase, School
+from console.schools.models import Group, GroupKind, Phase, Pupil, School
 
 
 def utc(text: str) -> datetime:
@@ -49,10 +49,12 @@ def _events(session: Session, device_id: str, *times: str) -> None:
 _seq = iter(range(1, 10_000))
 
 
-def _alert(session: Session, school: School, at: str, category: str, risk: int, status: AlertStatus, rule_id: str) -> None:
+def _alert(
+    session: Session, school: School, at: str, category: str, risk: int, status: AlertStatus, rule_id: str, user: str = "pupil.one"
+) -> None:
     session.add(
         Alert(
-            school_id=school.id, device_id="hs-pc1-0000", user="pupil.one", event_seq=next(_seq), event_time=utc(at),
+            school_id=school.id, device_id="hs-pc1-0000", user=user, event_seq=next(_seq), event_time=utc(at),
             created_at=utc(at), source="rule" if rule_id else "model", category=category, risk=risk, rule_id=rule_id,
             status=status,
         )
@@ -84,16 +86,25 @@ def build(session: Session) -> History:
     _events(session, pc8, "2026-11-01 00:00")  # midnight starting 1 November (GMT)
     _events(session, bf1, "2026-10-03 09:00", "2026-10-04 09:00")
 
-    # Alerts in October at Hillside: 7.
+    year7 = Group(school_id=hillside.id, name="Year 7", kind=GroupKind.year)
+    year9 = Group(school_id=hillside.id, name="Year 9", kind=GroupKind.year)
+    session.add_all([year7, year9])
+    session.flush()
+    for username, year in (("pupil.one", year7), ("pupil.two", year9)):
+        session.add(Pupil(school_id=hillside.id, upn=username, username=username, forename="A", surname="B", year_group_id=year.id))
+    # Brookfield's pupil.one is another child, in no Hillside year group.
+    session.add(Pupil(school_id=brookfield.id, upn="bf", username="pupil.one", forename="C", surname="D"))
+
+    # Alerts in October at Hillside: 7 (4 by pupil.one in Year 7, 2 by pupil.two in Year 9, 1 by a guest).
     fp, no_concern, new, incident, monitor = (
         AlertStatus.false_positive, AlertStatus.no_concern, AlertStatus.new, AlertStatus.incident, AlertStatus.monitor
     )
     _alert(session, hillside, "2026-10-05 13:15", "bullying", 2, fp, "bullying.insults")
     _alert(session, hillside, "2026-10-05 13:15", "bullying", 2, fp, "bullying.insults")
     _alert(session, hillside, "2026-10-05 13:15", "bullying", 2, no_concern, "bullying.insults")
-    _alert(session, hillside, "2026-10-28 14:05", "bullying", 4, new, "bullying.threats")
-    _alert(session, hillside, "2026-10-28 14:05", "self_harm", 5, incident, "self_harm.intent")
-    _alert(session, hillside, "2026-09-30 23:30", "self_harm", 5, monitor, "self_harm.intent")
+    _alert(session, hillside, "2026-10-28 14:05", "bullying", 4, new, "bullying.threats", user="pupil.two")
+    _alert(session, hillside, "2026-10-28 14:05", "self_harm", 5, incident, "self_harm.intent", user="pupil.two")
+    _alert(session, hillside, "2026-09-30 23:30", "self_harm", 5, monitor, "self_harm.intent", user="guest")
     _alert(session, hillside, "2026-10-20 08:00", "self_harm", 3, fp, "")
     # Earlier months at Hillside, for the trend.
     _alert(session, hillside, "2026-09-10 10:00", "bullying", 1, new, "bullying.insults")

@@ -57,6 +57,8 @@ def test_monthly_report_figures(sessions: sessionmaker[Session], history: Histor
     assert {h.hour: h.alerts for h in report.times_of_day if h.alerts} == {0: 1, 9: 1, 14: 5}
     assert len(report.times_of_day) == 24
 
+    assert [(c.label, c.count) for c in report.year_groups] == [("Year 7", 4), ("Year 9", 2), ("not known", 1)]
+
     fps = report.false_positives
     assert (fps.alerts, fps.triaged, fps.false_positives, fps.share_percent) == (7, 6, 3, 50.0)
 
