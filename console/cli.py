@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from console.detect.cli import rules_app, scan
+from console.webfilter.cli import webfilter_app
 from console.detect.model_cli import model_app
 from console.reports.cli import report_app
 from console.schools.models import Phase
@@ -29,10 +30,13 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(model_app, name="model")
 app.add_typer(report_app, name="report")
 app.command("scan")(scan)
+app.add_typer(webfilter_app, name="webfilter")
 
 
-def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _logging(role: str = "cli", settings: Settings | None = None) -> None:
+    from console.logging import configure
+
+    configure(role=role, style=settings.log_format if settings is not None else "text")
 
 
 def _sessions(settings: Settings):
@@ -54,8 +58,21 @@ def serve(web: Annotated[bool, typer.Option(help="Also serve the web console.")]
     """Run the console: agent gRPC service and web console."""
     from console.runtime import Console
 
-    _logging()
-    asyncio.run(Console(Settings()).run(web=web))
+    settings = Settings()
+    _logging("console", settings)
+    asyncio.run(Console(settings).run(web=web))
+
+
+@app.command()
+def worker(
+    metrics_port: Annotated[int, typer.Option(help="Serve /metrics on 127.0.0.1 at this port (0 = off).")] = 0,
+) -> None:
+    """Run a detection worker: take batches from NATS JetStream, store and detect (bus = nats)."""
+    from console.worker import run_worker
+
+    settings = Settings()
+    _logging("worker", settings)
+    asyncio.run(run_worker(settings, metrics_port=metrics_port))
 
 
 @app.command()
@@ -182,3 +199,107 @@ def policy_set(school: str, changes: Annotated[str, typer.Argument(help='JSON, e
         except policies.PolicyError as error:
             _fail(str(error))
     typer.echo(f"policy version {policy.version}")
+
+
+user_app = typer.Typer(help="Console users: officers, DSLs, technicians, governance, auditors, admins.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(audit_app, name="audit")
+
+
+@user_app.command("create")
+def user_create(
+    username: str,
+    role: Annotated[str, typer.Option(help="admin, officer, dsl, technician, governance or auditor")],
+    school: Annotated[str | None, typer.Option(help="The school of a dsl or technician.")] = None,
+    consoles: Annotated[str, typer.Option(help="An officer's consoles: primary, secondary or both.")] = "primary,secondary",
+    deputy: Annotated[bool, typer.Option(help="A deputy DSL.")] = False,
+    name: Annotated[str, typer.Option(help="Display name.")] = "",
+    email: Annotated[str, typer.Option(help="Email address.")] = "",
+) -> None:
+    """Create a user; the password is read from the terminal (or SAFEGUARD_NEW_PASSWORD)."""
+    import os
+
+    from console.audit.service import record
+    from console.people import service as people
+    from console.people.models import Role
+    from console.schools import service as schools
+    from console.store import transaction
+
+    if role not in Role.__members__:
+        _fail(f"unknown role {role!r}: one of {', '.join(Role)}")
+    password = os.environ.get("SAFEGUARD_NEW_PASSWORD") or typer.prompt("Password", hide_input=True,
+                                                                         confirmation_prompt=True)
+    with transaction(_sessions(Settings())) as session:
+        school_id = None
+        if school is not None:
+            found = schools.get_by_name(session=session, name=school)
+            if found is None:
+                _fail(f"no school named {school!r}")
+            school_id = found.id
+        try:
+            user = people.create(session=session, username=username, password=password, role=Role(role),
+                                 school_id=school_id, consoles=consoles, deputy=deputy, display_name=name, email=email)
+        except people.UserError as error:
+            _fail(str(error))
+        record(session=session, actor="cli", action="create_user", object_type="user", object_id=user.id,
+               detail={"username": user.username, "role": user.role, "school_id": user.school_id})
+    typer.echo(f"created {role} {username}")
+
+
+@user_app.command("password")
+def user_password(username: str) -> None:
+    """Set a user's password (and unlock the account); read from the terminal or SAFEGUARD_NEW_PASSWORD."""
+    import os
+
+    from console.audit.service import record
+    from console.people import service as people
+    from console.store import transaction
+
+    password = os.environ.get("SAFEGUARD_NEW_PASSWORD") or typer.prompt("Password", hide_input=True,
+                                                                         confirmation_prompt=True)
+    with transaction(_sessions(Settings())) as session:
+        user = people.get_by_username(session=session, username=username)
+        if user is None:
+            _fail(f"no user {username!r}")
+        try:
+            people.set_password(session=session, user=user, password=password)
+        except people.UserError as error:
+            _fail(str(error))
+        record(session=session, actor="cli", action="reset_password", object_type="user", object_id=user.id)
+    typer.echo(f"password set for {username}")
+
+
+@user_app.command("token")
+def user_token(username: str, name: Annotated[str, typer.Option(help="What the token is for.")]) -> None:
+    """Create an API token for a user's scripts; it is shown once."""
+    from console.audit.service import record
+    from console.people import service as people
+    from console.store import transaction
+
+    with transaction(_sessions(Settings())) as session:
+        user = people.get_by_username(session=session, username=username)
+        if user is None:
+            _fail(f"no user {username!r}")
+        try:
+            token, created = people.create_api_token(session=session, user=user, name=name)
+        except people.UserError as error:
+            _fail(str(error))
+        record(session=session, actor="cli", action="create_api_token", object_type="api_token",
+               object_id=created.id, detail={"user": username, "name": name})
+    typer.echo(token)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit log's hash chain; exit 1 and name each broken entry if it was altered."""
+    from console.audit.service import verify
+    from console.store import transaction
+
+    with transaction(_sessions(Settings())) as session:
+        checked, breaks = verify(session=session)
+    for problem in breaks:
+        typer.secho(f"entry {problem.entry_id}: {problem.problem}", fg=typer.colors.RED, err=True)
+    if breaks:
+        _fail(f"the audit log is NOT intact: {len(breaks)} problem(s) in {checked} entries")
+    typer.echo(f"the audit log is intact: {checked} entries checked")

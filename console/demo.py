@@ -10,9 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
+from console.people import service as people
+from console.people.models import Role
 from console.runtime import Console
 from console.schools import service as schools
-from console.schools.models import Phase
+from console.schools.models import Phase, School
 from console.settings import Settings
 from console.store import transaction
 from console.store.migrate import upgrade
@@ -21,6 +25,22 @@ log = logging.getLogger(__name__)
 
 SCHOOL = "Riverside Academy"
 PUPILS = ["amelia.jones", "oliver.smith", "isla.khan", "noah.williams", "ava.patel", "leo.brown", "mia.davies", "jack.taylor"]
+
+
+DEMO_PASSWORD = "safeguard-demo"
+DEMO_USERS = [("officer", Role.officer), ("dsl", Role.dsl), ("technician", Role.technician),
+              ("auditor", Role.auditor), ("admin", Role.admin)]
+
+
+def _demo_people(session: Session, school: School) -> None:
+    """The demo's staff (one per role, all with DEMO_PASSWORD) and the simulated pupils in the school's MIS."""
+    for username, role in DEMO_USERS:
+        if people.get_by_username(session=session, username=username) is None:
+            people.create(session=session, username=username, password=DEMO_PASSWORD, role=role,
+                          school_id=school.id if role in (Role.dsl, Role.technician) else None)
+    rows = [f"A{900000000000 + index},{name.split('.')[1].title()},{name.split('.')[0].title()},Year {7 + index % 5},"
+            f"{7 + index % 5}{'AB'[index % 2]},{name}" for index, name in enumerate(PUPILS)]
+    schools.import_pupils(session=session, school=school, text="UPN,Surname,Forename,Year,Reg,Username\n" + "\n".join(rows))
 
 
 def _agent_command(index: int, rate: float) -> list[str]:
@@ -40,6 +60,7 @@ async def run_demo(*, data_dir: Path, agents: int, rate: float, duration: float,
             session=session, name=SCHOOL, phase=Phase.secondary
         )
         token = schools.create_enrolment_token(session=session, school=school, days=1, max_uses=agents, label="demo")
+        _demo_people(session, school)
     serving = asyncio.create_task(console.run())
     await asyncio.sleep(1.0)
     processes = []
@@ -54,7 +75,9 @@ async def run_demo(*, data_dir: Path, agents: int, rate: float, duration: float,
         }
         processes.append(subprocess.Popen(_agent_command(index, rate), env=env))
     url = f"http://{settings.web_host}:{settings.web_port}/"
-    print(f"\nSafeguard demo: {agents} simulated devices at {SCHOOL} are streaming.\nOpen {url}\n", flush=True)
+    logins = "\n".join(f"  {username:<12} {role:<11} password: {DEMO_PASSWORD}" for username, role in DEMO_USERS)
+    print(f"\nSafeguard demo: {agents} simulated devices at {SCHOOL} are streaming.\nOpen {url} and sign in as:\n"
+          f"{logins}\n", flush=True)
     try:
         if duration:
             await asyncio.wait_for(asyncio.shield(serving), timeout=duration)

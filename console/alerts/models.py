@@ -48,6 +48,11 @@ class Alert(Base):
     window_title: Mapped[str] = mapped_column(String(500), default="")
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[AlertStatus] = mapped_column(String(20), default=AlertStatus.new)
+    # Triage: who has it, and who decided what, when and why.
+    assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    triaged_by: Mapped[str] = mapped_column(String(100), default="")
+    triaged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    triage_reason: Mapped[str] = mapped_column(Text, default="")
 
 
 class AlertRead(BaseModel):
@@ -72,3 +77,38 @@ class AlertRead(BaseModel):
     window_title: str
     evidence: dict[str, Any]
     status: AlertStatus
+    assigned_to_id: int | None
+    triaged_by: str
+    triaged_at: datetime | None
+    triage_reason: str
+
+
+class TriageDecision(StrEnum):
+    false_positive = "false_positive"
+    no_concern = "no_concern"
+    monitor = "monitor"
+
+
+class TriageRequest(BaseModel):
+    decision: TriageDecision
+    reason: str = ""
+    # Other alerts (e.g. the rest of a group) to decide the same way.
+    also: list[int] = []
+
+
+class AssignRequest(BaseModel):
+    # None: unassign.
+    user_id: int | None
+
+
+class RuleQuality(BaseModel):
+    """How a rule (or the model, rule_id "") fares in triage: decided alerts and how many were false positives."""
+
+    rule_id: str
+    category: str
+    decided: int
+    false_positives: int
+
+    @property
+    def precision(self) -> float | None:
+        return (self.decided - self.false_positives) / self.decided if self.decided else None

@@ -1,14 +1,65 @@
+"""Alerts: the triage queue (filtered, grouped), the evidence around one alert, and triage decisions."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from console.alerts.models import Alert, AlertStatus
+from console.alerts.models import Alert, AlertStatus, RuleQuality, TriageDecision
+from console.audit.models import AuditEntry
 from console.events.models import Event, Screenshot
+from console.store import utcnow
 
 CONTEXT_EVENTS = 15
+GROUP_WINDOW = timedelta(hours=24)
+# Screenshots of these are blurred until an officer reveals them with a reason.
+EXPLICIT_CATEGORIES = frozenset({"pornography", "grooming", "self_harm", "violence"})
+REVEAL_ACTION = "reveal_screenshot"
+
+
+class TriageError(ValueError):
+    """A triage action that cannot be done as asked; the message says why."""
+
+
+@dataclass
+class QueueFilters:
+    school_id: int | None = None
+    category: str | None = None
+    min_risk: int | None = None
+    status: AlertStatus | None = AlertStatus.new
+    assigned_to_id: int | None = None
+
+
+@dataclass
+class AlertGroup:
+    """Alerts about one pupil in one category within GROUP_WINDOW of each other, shown as one line."""
+
+    alerts: list[Alert] = field(default_factory=list)
+
+    @property
+    def lead(self) -> Alert:
+        """The one to show: the highest risk, then the oldest."""
+        return min(self.alerts, key=lambda alert: (-alert.risk, alert.created_at, alert.id))
+
+    @property
+    def count(self) -> int:
+        return len(self.alerts)
+
+    @property
+    def risk(self) -> int:
+        return self.lead.risk
+
+    @property
+    def oldest(self) -> datetime:
+        return min(alert.created_at for alert in self.alerts)
+
+    @property
+    def ids(self) -> list[int]:
+        return sorted(alert.id for alert in self.alerts)
 
 
 def list_alerts(
@@ -18,18 +69,91 @@ def list_alerts(
     status: AlertStatus | None = None,
     category: str | None = None,
     min_risk: int | None = None,
-    limit: int = 200,
+    school_id: int | None = None,
+    assigned_to_id: int | None = None,
+    limit: int = 500,
 ) -> list[Alert]:
+    """Alerts in the given schools (None: all), highest risk first, then oldest first."""
     query = select(Alert)
     if school_ids is not None:
         query = query.where(Alert.school_id.in_(school_ids))
+    if school_id is not None:
+        query = query.where(Alert.school_id == school_id)
     if status is not None:
         query = query.where(Alert.status == status)
     if category is not None:
         query = query.where(Alert.category == category)
     if min_risk is not None:
         query = query.where(Alert.risk >= min_risk)
-    return list(session.scalars(query.order_by(Alert.risk.desc(), Alert.created_at.desc()).limit(limit)))
+    if assigned_to_id is not None:
+        query = query.where(Alert.assigned_to_id == assigned_to_id)
+    return list(session.scalars(query.order_by(Alert.risk.desc(), Alert.created_at, Alert.id).limit(limit)))
+
+
+def group_alerts(alerts: Sequence[Alert], *, window: timedelta = GROUP_WINDOW) -> list[AlertGroup]:
+    """Group by school, pupil and category, starting a new group after a gap longer than ``window``;
+    groups come highest risk first, then longest waiting first."""
+    groups: list[AlertGroup] = []
+    ordered = sorted(alerts, key=lambda a: (a.school_id, a.user, a.category, a.event_time, a.id))
+    current: AlertGroup | None = None
+    for alert in ordered:
+        if (
+            current is not None
+            and alert.user
+            and (current.lead.school_id, current.lead.user, current.lead.category)
+            == (alert.school_id, alert.user, alert.category)
+            and alert.event_time - max(a.event_time for a in current.alerts) <= window
+        ):
+            current.alerts.append(alert)
+            continue
+        current = AlertGroup([alert])
+        groups.append(current)
+    return sorted(groups, key=lambda group: (-group.risk, group.oldest, group.lead.id))
+
+
+def queue(
+    *, session: Session, school_ids: Sequence[int] | None, filters: QueueFilters, window: timedelta = GROUP_WINDOW
+) -> list[AlertGroup]:
+    alerts = list_alerts(
+        session=session,
+        school_ids=school_ids,
+        status=filters.status,
+        category=filters.category,
+        min_risk=filters.min_risk,
+        school_id=filters.school_id,
+        assigned_to_id=filters.assigned_to_id,
+    )
+    return group_alerts(alerts, window=window)
+
+
+def group_of(*, session: Session, alert: Alert, window: timedelta = GROUP_WINDOW) -> list[Alert]:
+    """The other new alerts grouped with this one in the queue (same pupil and category, close in time)."""
+    if not alert.user:
+        return []
+    siblings = session.scalars(
+        select(Alert).where(
+            Alert.school_id == alert.school_id,
+            Alert.user == alert.user,
+            Alert.category == alert.category,
+            Alert.status == AlertStatus.new,
+            Alert.id != alert.id,
+        )
+    )
+    for group in group_alerts([alert, *siblings], window=window):
+        if alert in group.alerts:
+            return [other for other in group.alerts if other.id != alert.id]
+    return []
+
+
+def categories(*, session: Session) -> list[str]:
+    return list(session.scalars(select(Alert.category).distinct().order_by(Alert.category)))
+
+
+def latest_id(*, session: Session, school_ids: Sequence[int] | None) -> int:
+    query = select(func.max(Alert.id))
+    if school_ids is not None:
+        query = query.where(Alert.school_id.in_(school_ids))
+    return session.scalar(query) or 0
 
 
 def get(*, session: Session, alert_id: int) -> Alert | None:
@@ -51,6 +175,20 @@ def context_events(*, session: Session, alert: Alert, around: int = CONTEXT_EVEN
     )
 
 
+def pupil_history(*, session: Session, alert: Alert, limit: int = 10) -> list[Alert]:
+    """The same pupil's other alerts at the same school, newest first."""
+    if not alert.user:
+        return []
+    return list(
+        session.scalars(
+            select(Alert)
+            .where(Alert.school_id == alert.school_id, Alert.user == alert.user, Alert.id != alert.id)
+            .order_by(Alert.event_time.desc())
+            .limit(limit)
+        )
+    )
+
+
 def screenshots(*, session: Session, alert: Alert) -> list[Screenshot]:
     return list(
         session.scalars(
@@ -59,3 +197,64 @@ def screenshots(*, session: Session, alert: Alert) -> list[Screenshot]:
             )
         )
     )
+
+
+def screenshot_of(*, session: Session, alert: Alert, screenshot_id: int) -> Screenshot | None:
+    shot = session.get(Screenshot, screenshot_id)
+    if shot is None or shot.device_id != alert.device_id or shot.trigger_seq != alert.event_seq:
+        return None
+    return shot
+
+
+def is_explicit(alert: Alert) -> bool:
+    return alert.category in EXPLICIT_CATEGORIES
+
+
+def revealed_ids(*, session: Session, username: str, screenshot_ids: Sequence[int]) -> set[int]:
+    """The screenshots this user has revealed (the audit log is the record of each reveal)."""
+    if not screenshot_ids:
+        return set()
+    rows = session.scalars(
+        select(AuditEntry.object_id).where(
+            AuditEntry.actor == username,
+            AuditEntry.action == REVEAL_ACTION,
+            AuditEntry.object_type == "screenshot",
+            AuditEntry.object_id.in_([str(i) for i in screenshot_ids]),
+        )
+    )
+    return {int(value) for value in rows}
+
+
+def assign(*, alert: Alert, user_id: int | None) -> None:
+    alert.assigned_to_id = user_id
+
+
+def triage(*, alert: Alert, decision: TriageDecision, reason: str, actor: str, now: datetime | None = None) -> None:
+    """Record an officer's decision; a false positive needs a reason (it feeds the rule and model figures)."""
+    decision = TriageDecision(decision)
+    reason = reason.strip()
+    if decision == TriageDecision.false_positive and not reason:
+        raise TriageError("say why this is a false positive")
+    if alert.status == AlertStatus.incident:
+        raise TriageError(f"alert {alert.id} is already part of an incident")
+    alert.status = AlertStatus(decision.value)
+    alert.triage_reason = reason
+    alert.triaged_by = actor
+    alert.triaged_at = now or utcnow()
+
+
+def rule_quality(*, session: Session, school_ids: Sequence[int] | None = None) -> list[RuleQuality]:
+    """Per rule (rule_id "" is the model alone): decided alerts and false positives, worst first."""
+    false_positive = func.sum(case((Alert.status == AlertStatus.false_positive, 1), else_=0))
+    query = (
+        select(Alert.rule_id, Alert.category, func.count(), false_positive)
+        .where(Alert.status != AlertStatus.new)
+        .group_by(Alert.rule_id, Alert.category)
+    )
+    if school_ids is not None:
+        query = query.where(Alert.school_id.in_(school_ids))
+    rows = [
+        RuleQuality(rule_id=rule_id, category=category, decided=decided, false_positives=int(fp or 0))
+        for rule_id, category, decided, fp in session.execute(query)
+    ]
+    return sorted(rows, key=lambda row: (-(row.false_positives / row.decided), row.rule_id))

@@ -89,3 +89,30 @@ def verify(*, session: Session, batch: int = 5000) -> tuple[int, list[ChainBreak
             previous_hash = entry.hash
             last_id = entry.id
             checked += 1
+
+
+def search(
+    *,
+    session: Session,
+    actor: str | None = None,
+    action: str | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before_id: int | None = None,
+    limit: int = 200,
+) -> list[AuditEntry]:
+    """Entries matching every given field, newest first; page back with ``before_id``."""
+    query = select(AuditEntry)
+    for column, value in ((AuditEntry.actor, actor), (AuditEntry.action, action),
+                          (AuditEntry.object_type, object_type), (AuditEntry.object_id, object_id)):
+        if value:
+            query = query.where(column == value)
+    if since is not None:
+        query = query.where(AuditEntry.at >= since)
+    if until is not None:
+        query = query.where(AuditEntry.at < until)
+    if before_id is not None:
+        query = query.where(AuditEntry.id < before_id)
+    return list(session.scalars(query.order_by(AuditEntry.id.desc()).limit(limit)))

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
 from console.alerts import views as alerts
+from console.audit import views as audit
+from console.devices import views as devices
 from console.escalation import views as escalation
 from console.ingest.streams import LiveStreams
 from console.people import auth
 from console.people import views as people
+from console.people.models import Role, User
+from console.policies import views as policies
 from console.reports import views as reports
+from console.schools import views as schools
 from console.settings import Settings
 from console.templating import templates
+from console.web import health
+from console.web.middleware import SendAfterCommit
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -26,20 +33,27 @@ def create_app(*, settings: Settings, sessions: sessionmaker[Session], streams: 
     app.state.settings = settings
     app.state.sessions = sessions
     app.state.streams = streams
+    app.state.ready = False  # set by the console process once agent ingest runs
+    app.add_middleware(SendAfterCommit)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     templates.env.globals["csrf_token"] = auth.csrf_token
-    for router in (people.api, people.pages, alerts.api, alerts.pages):
+    for router in (health.router, people.api, people.pages, alerts.api, alerts.pages, devices.api, devices.pages, policies.api):
         app.include_router(router)
 
     app.include_router(escalation.api)
     app.include_router(escalation.pages)
     app.include_router(reports.pages)
+    for router in (schools.api, schools.pages, audit.api, audit.pages):
+        app.include_router(router)
+
     @app.exception_handler(auth.LoginRequired)
     def _login_required(request: Request, error: auth.LoginRequired) -> RedirectResponse:
         return RedirectResponse(auth.login_url(error.next_url), status_code=303)
 
     @app.get("/", include_in_schema=False)
-    def home() -> RedirectResponse:
-        return RedirectResponse("/alerts")
+    def home(user: User = Depends(auth.require_roles(*Role))) -> RedirectResponse:
+        """Each role's starting page."""
+        start = {Role.technician: "/schools", Role.governance: "/schools", Role.auditor: "/audit"}
+        return RedirectResponse(start.get(user.role, "/alerts"), status_code=303)
 
     return app

@@ -1,15 +1,15 @@
 """initial schema
 
-Revision ID: 4f3499023ce4
+Revision ID: 03a36c324079
 Revises: 
-Create Date: 2026-11-23 11:11:32.926799
+Create Date: 2026-11-23 11:24:56.271670
 """
 from alembic import op
 import sqlalchemy as sa
 import console.store
 
 
-revision = '4f3499023ce4'
+revision = '03a36c324079'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -83,14 +83,6 @@ def upgrade() -> None:
     with op.batch_alter_table('quarantined_events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_quarantined_events_device_id'), ['device_id'], unique=False)
 
-    op.create_table('schools',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('name', sa.String(length=200), nullable=False),
-    sa.Column('phase', sa.String(length=16), nullable=False),
-    sa.Column('created_at', console.store.db.UTCDateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('name')
-    )
     op.create_table('screenshots',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('device_id', sa.String(length=36), nullable=False),
@@ -107,34 +99,25 @@ def upgrade() -> None:
     with op.batch_alter_table('screenshots', schema=None) as batch_op:
         batch_op.create_index('ix_screenshots_trigger', ['device_id', 'trigger_seq'], unique=False)
 
-    op.create_table('alerts',
+    op.create_table('trusts',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('school_id', sa.Integer(), nullable=False),
-    sa.Column('device_id', sa.String(length=36), nullable=False),
-    sa.Column('user', sa.String(length=100), nullable=False),
-    sa.Column('event_seq', sa.BigInteger(), nullable=False),
-    sa.Column('event_time', console.store.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('created_at', console.store.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('source', sa.String(length=16), nullable=False),
-    sa.Column('category', sa.String(length=40), nullable=False),
-    sa.Column('risk', sa.Integer(), nullable=False),
-    sa.Column('rule_id', sa.String(length=100), nullable=False),
-    sa.Column('phrase', sa.String(length=300), nullable=False),
-    sa.Column('text', sa.Text(), nullable=False),
-    sa.Column('match_start', sa.Integer(), nullable=False),
-    sa.Column('match_end', sa.Integer(), nullable=False),
-    sa.Column('application', sa.String(length=200), nullable=False),
-    sa.Column('window_title', sa.String(length=500), nullable=False),
-    sa.Column('evidence', sa.JSON(), nullable=False),
-    sa.Column('status', sa.String(length=20), nullable=False),
-    sa.ForeignKeyConstraint(['school_id'], ['schools.id'], ),
+    sa.Column('name', sa.String(length=200), nullable=False),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('device_id', 'event_seq', 'category', name='uq_alert_event_category')
+    sa.UniqueConstraint('name')
     )
-    with op.batch_alter_table('alerts', schema=None) as batch_op:
-        batch_op.create_index('ix_alerts_school_created', ['school_id', 'created_at'], unique=False)
-        batch_op.create_index('ix_alerts_status_risk', ['status', 'risk'], unique=False)
-
+    op.create_table('schools',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('phase', sa.String(length=16), nullable=False),
+    sa.Column('trust_id', sa.Integer(), nullable=True),
+    sa.Column('contact_name', sa.String(length=200), nullable=False),
+    sa.Column('contact_email', sa.String(length=254), nullable=False),
+    sa.Column('contact_phone', sa.String(length=40), nullable=False),
+    sa.Column('created_at', console.store.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['trust_id'], ['trusts.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('name')
+    )
     op.create_table('devices',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('school_id', sa.Integer(), nullable=False),
@@ -194,18 +177,40 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('school_id', 'level', name='uq_rule_level')
     )
-    op.create_table('reports',
+    op.create_table('groups',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('kind', sa.String(length=16), nullable=False),
-    sa.Column('school_id', sa.Integer(), nullable=True),
-    sa.Column('period', sa.String(length=40), nullable=False),
+    sa.Column('school_id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('kind', sa.String(length=10), nullable=False),
+    sa.Column('parent_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['parent_id'], ['groups.id'], ),
+    sa.ForeignKeyConstraint(['school_id'], ['schools.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('school_id', 'name', name='uq_group_school_name')
+    )
+    op.create_table('inventory_devices',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('school_id', sa.Integer(), nullable=False),
+    sa.Column('hostname', sa.String(length=255), nullable=False),
+    sa.Column('asset_tag', sa.String(length=100), nullable=False),
+    sa.Column('room', sa.String(length=100), nullable=False),
+    sa.Column('os', sa.String(length=100), nullable=False),
+    sa.Column('updated_at', console.store.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['school_id'], ['schools.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('school_id', 'hostname', name='uq_inventory_school_hostname')
+    )
+    op.create_table('monthly_reports',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('school_id', sa.Integer(), nullable=False),
+    sa.Column('month', sa.String(length=7), nullable=False),
     sa.Column('generated_at', console.store.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('generated_by', sa.String(length=100), nullable=False),
     sa.Column('figures', sa.JSON(), nullable=False),
     sa.Column('sent_at', console.store.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['school_id'], ['schools.id'], ),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('kind', 'school_id', 'period', name='uq_report_kind_school_period')
+    sa.UniqueConstraint('school_id', 'month', name='uq_monthly_report_school_month')
     )
     op.create_table('school_policies',
     sa.Column('school_id', sa.Integer(), nullable=False),
@@ -241,6 +246,39 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('username')
     )
+    op.create_table('alerts',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('school_id', sa.Integer(), nullable=False),
+    sa.Column('device_id', sa.String(length=36), nullable=False),
+    sa.Column('user', sa.String(length=100), nullable=False),
+    sa.Column('event_seq', sa.BigInteger(), nullable=False),
+    sa.Column('event_time', console.store.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', console.store.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('source', sa.String(length=16), nullable=False),
+    sa.Column('category', sa.String(length=40), nullable=False),
+    sa.Column('risk', sa.Integer(), nullable=False),
+    sa.Column('rule_id', sa.String(length=100), nullable=False),
+    sa.Column('phrase', sa.String(length=300), nullable=False),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('match_start', sa.Integer(), nullable=False),
+    sa.Column('match_end', sa.Integer(), nullable=False),
+    sa.Column('application', sa.String(length=200), nullable=False),
+    sa.Column('window_title', sa.String(length=500), nullable=False),
+    sa.Column('evidence', sa.JSON(), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('assigned_to_id', sa.Integer(), nullable=True),
+    sa.Column('triaged_by', sa.String(length=100), nullable=False),
+    sa.Column('triaged_at', console.store.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('triage_reason', sa.Text(), nullable=False),
+    sa.ForeignKeyConstraint(['assigned_to_id'], ['users.id'], ),
+    sa.ForeignKeyConstraint(['school_id'], ['schools.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('device_id', 'event_seq', 'category', name='uq_alert_event_category')
+    )
+    with op.batch_alter_table('alerts', schema=None) as batch_op:
+        batch_op.create_index('ix_alerts_school_created', ['school_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_alerts_status_risk', ['status', 'risk'], unique=False)
+
     op.create_table('api_tokens',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
@@ -280,6 +318,19 @@ def upgrade() -> None:
         batch_op.create_index('ix_cases_school_pupil', ['school_id', 'pupil'], unique=False)
         batch_op.create_index('ix_cases_status_due', ['status', 'due_on'], unique=False)
 
+    op.create_table('device_addresses',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('device_id', sa.String(length=36), nullable=False),
+    sa.Column('ip', sa.String(length=45), nullable=False),
+    sa.Column('first_seen', console.store.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_seen', console.store.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['device_id'], ['devices.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('device_addresses', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_device_addresses_device_id'), ['device_id'], unique=False)
+        batch_op.create_index('ix_device_addresses_ip_first_seen', ['ip', 'first_seen'], unique=False)
+
     op.create_table('login_sessions',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
@@ -295,6 +346,23 @@ def upgrade() -> None:
     with op.batch_alter_table('login_sessions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_login_sessions_user_id'), ['user_id'], unique=False)
 
+    op.create_table('pupils',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('school_id', sa.Integer(), nullable=False),
+    sa.Column('upn', sa.String(length=13), nullable=False),
+    sa.Column('username', sa.String(length=100), nullable=False),
+    sa.Column('forename', sa.String(length=100), nullable=False),
+    sa.Column('surname', sa.String(length=100), nullable=False),
+    sa.Column('year_group_id', sa.Integer(), nullable=True),
+    sa.Column('form_id', sa.Integer(), nullable=True),
+    sa.Column('updated_at', console.store.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['form_id'], ['groups.id'], ),
+    sa.ForeignKeyConstraint(['school_id'], ['schools.id'], ),
+    sa.ForeignKeyConstraint(['year_group_id'], ['groups.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('school_id', 'upn', name='uq_pupil_school_upn'),
+    sa.UniqueConstraint('school_id', 'username', name='uq_pupil_school_username')
+    )
     op.create_table('case_decisions',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('case_id', sa.Integer(), nullable=False),
@@ -441,10 +509,16 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_case_decisions_case_id'))
 
     op.drop_table('case_decisions')
+    op.drop_table('pupils')
     with op.batch_alter_table('login_sessions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_login_sessions_user_id'))
 
     op.drop_table('login_sessions')
+    with op.batch_alter_table('device_addresses', schema=None) as batch_op:
+        batch_op.drop_index('ix_device_addresses_ip_first_seen')
+        batch_op.drop_index(batch_op.f('ix_device_addresses_device_id'))
+
+    op.drop_table('device_addresses')
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.drop_index('ix_cases_status_due')
         batch_op.drop_index('ix_cases_school_pupil')
@@ -454,10 +528,17 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_api_tokens_user_id'))
 
     op.drop_table('api_tokens')
+    with op.batch_alter_table('alerts', schema=None) as batch_op:
+        batch_op.drop_index('ix_alerts_status_risk')
+        batch_op.drop_index('ix_alerts_school_created')
+
+    op.drop_table('alerts')
     op.drop_table('users')
     op.drop_table('school_webhooks')
     op.drop_table('school_policies')
-    op.drop_table('reports')
+    op.drop_table('monthly_reports')
+    op.drop_table('inventory_devices')
+    op.drop_table('groups')
     op.drop_table('escalation_rules')
     op.drop_table('escalation_contacts')
     op.drop_table('enrolment_tokens')
@@ -465,16 +546,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_devices_school_id'))
 
     op.drop_table('devices')
-    with op.batch_alter_table('alerts', schema=None) as batch_op:
-        batch_op.drop_index('ix_alerts_status_risk')
-        batch_op.drop_index('ix_alerts_school_created')
-
-    op.drop_table('alerts')
+    op.drop_table('schools')
+    op.drop_table('trusts')
     with op.batch_alter_table('screenshots', schema=None) as batch_op:
         batch_op.drop_index('ix_screenshots_trigger')
 
     op.drop_table('screenshots')
-    op.drop_table('schools')
     with op.batch_alter_table('quarantined_events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_quarantined_events_device_id'))
 
