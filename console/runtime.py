@@ -9,9 +9,11 @@ import signal
 import uvicorn
 from grpc_health.v1 import health_pb2
 
+from console import metrics
 from console.detect import Detector
 from console.identity.ca import CertificateAuthority
 from console.ingest.bus import Bus, InProcessBus
+from console.ingest.nats_bus import NatsBus
 from console.ingest.server import AgentService, build_server, limits_from
 from console.ingest.streams import LiveStreams
 from console.scheduler import create_scheduler
@@ -32,14 +34,20 @@ class Console:
         self.ca = CertificateAuthority.load_or_create(settings.data_dir / "pki")
         self.streams = LiveStreams()
         self.detector = Detector.load()
-        self.bus: Bus = InProcessBus(
+        self.bus: Bus = self._bus()
+        self.web = create_app(settings=settings, sessions=self.sessions, streams=self.streams)
+        metrics.track_connected_agents(lambda: len(self.streams))
+
+    def _bus(self) -> Bus:
+        if self.settings.bus == "nats":
+            return NatsBus(url=self.settings.nats_url, limits=limits_from(self.settings))
+        return InProcessBus(
             sessions=self.sessions,
             detector=self.detector,
-            limits=limits_from(settings),
-            flush_seconds=settings.ingest_flush_ms / 1000,
-            max_pending=settings.ingest_max_pending_batches,
+            limits=limits_from(self.settings),
+            flush_seconds=self.settings.ingest_flush_ms / 1000,
+            max_pending=self.settings.ingest_max_pending_batches,
         )
-        self.web = create_app(settings=settings, sessions=self.sessions, streams=self.streams)
 
     async def run(self, *, web: bool = True) -> None:
         """Serve until SIGINT/SIGTERM, then drain: stop taking streams, finish stored batches."""
@@ -56,6 +64,7 @@ class Console:
         scheduler.start()
         await server.start()
         await health.set("", health_pb2.HealthCheckResponse.SERVING)
+        self.web.state.ready = True
         log.info("agent streams on port %d (mTLS), enrolment on port %d", stream_port, enrol_port)
         web_server = None
         tasks = []
@@ -73,6 +82,8 @@ class Console:
             loop.add_signal_handler(signum, stop.set)
         await stop.wait()
         log.info("shutting down: draining in-flight batches")
+        self.web.state.ready = False
+        await health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
         self.streams.disconnect_all()
         await server.stop(grace=5)
         await self.bus.close()

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     )
     bus: Literal["inprocess", "nats"] = Field("inprocess", description="Between ingest and detection.")
     nats_url: str = Field("nats://127.0.0.1:4222", description="NATS server when bus = nats.")
+    nats_ack_wait_seconds: float = Field(
+        30.0, description="A batch a detection worker took but did not ack within this is given to another worker."
+    )
+    log_format: Literal["json", "text"] = Field("json", description="Log lines as JSON objects or as plain text.")
 
     # --- identity ----------------------------------------------------------
     enrolment_token_days: int = Field(14, description="Default validity of a school enrolment token.")

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from console import metrics
 from console.detect import Detector
 from console.ingest.service import BatchOutcome, DeviceBatch, store_batches
 from console.ingest.validate import Limits
@@ -59,8 +61,10 @@ class InProcessBus:
     async def publish(self, batch: DeviceBatch) -> BatchOutcome:
         if self._worker is None or self._worker.done():
             raise RuntimeError("the ingest bus is not running")
+        metrics.record_received(batch)
         future: asyncio.Future[BatchOutcome] = asyncio.get_running_loop().create_future()
         await self._queue.put((batch, future))
+        metrics.QUEUE_DEPTH.labels("inprocess").set(self._queue.qsize())
         return await future
 
     async def close(self) -> None:
@@ -93,14 +97,18 @@ class InProcessBus:
                     break
                 pending.append(item)
             batches = [batch for batch, _ in pending]
+            metrics.QUEUE_DEPTH.labels("inprocess").set(self._queue.qsize())
+            started = time.perf_counter()
             try:
                 outcomes = await asyncio.to_thread(self._commit, batches)
             except Exception as error:
+                metrics.COMMIT_FAILURES.inc()
                 log.exception("storing %d batches failed", len(batches))
                 for _, future in pending:
                     if not future.done():
                         future.set_exception(error)
                 continue
+            metrics.record_stored(batches, outcomes, seconds=time.perf_counter() - started, now=utcnow())
             for (_, future), outcome in zip(pending, outcomes):
                 if not future.done():
                     future.set_result(outcome)

@@ -1,0 +1,310 @@
+"""The distributed bus: ingest publishes to NATS JetStream, detection workers store and detect.
+
+Ingest (`NatsBus`) publishes each batch to the subject of its device and acks the agent
+once JetStream has acked the publish (the batch is then on disk in the stream). Workers
+(`DetectionWorker`) share one durable pull consumer, gather what is waiting, call the same
+`store_batches` as the embedded bus and ack the messages only after the commit. A
+redelivered message is harmless: `store_batches` skips seqs the device already stored.
+
+Skipping by stored-through seq needs each device's batches committed in order, but two
+workers may hold two batches of one device at once. The stream keeps work-queue
+retention (an acked message is deleted), so a batch that does not follow on from what the
+device has stored is committed only when no earlier message of its device is left in the
+stream; otherwise it is handed back (nak with a delay) to be taken again later. A gap that
+remains when nothing earlier is left is real (the agent dropped events from a full spool).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from dataclasses import dataclass
+
+import nats
+from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError, NotFoundError
+from safeguard_proto.v1 import agent_pb2 as pb
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from console import metrics
+from console.detect import Detector
+from console.devices.models import Device
+from console.ingest.service import BatchOutcome, DeviceBatch, store_batches
+from console.ingest.validate import Limits, event_problem
+from console.store import transaction, utcnow
+
+log = logging.getLogger(__name__)
+
+STREAM = "SAFEGUARD_BATCHES"
+SUBJECT_PREFIX = "safeguard.batches."
+CONSUMER = "detect"
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
+_DEVICE, _SCHOOL, _PHASE = "Sg-Device", "Sg-School", "Sg-Phase"
+
+
+class BadMessage(ValueError):
+    """A message on the batch subjects that is not a batch this console published."""
+
+
+def subject_for(device_id: str) -> str:
+    if not _TOKEN.fullmatch(device_id):
+        raise ValueError(f"device id {device_id!r} cannot be a NATS subject token")
+    return SUBJECT_PREFIX + device_id
+
+
+def encode(batch: DeviceBatch) -> tuple[str, bytes, dict[str, str]]:
+    headers = {_DEVICE: batch.device_id, _SCHOOL: str(batch.school_id), _PHASE: batch.phase}
+    return subject_for(batch.device_id), pb.EventBatch(events=batch.events).SerializeToString(), headers
+
+
+def decode(subject: str, data: bytes, headers: dict[str, str] | None) -> DeviceBatch:
+    headers = headers or {}
+    device_id = headers.get(_DEVICE, "")
+    if subject != SUBJECT_PREFIX + device_id:
+        raise BadMessage(f"message on {subject!r} names device {device_id!r}")
+    try:
+        school_id = int(headers.get(_SCHOOL, ""))
+        events = pb.EventBatch.FromString(data).events
+    except ValueError as error:  # protobuf's DecodeError is a ValueError
+        raise BadMessage(f"message on {subject!r}: {error}") from error
+    if not events:
+        raise BadMessage(f"message on {subject!r} has no events")
+    return DeviceBatch(device_id=device_id, school_id=school_id, phase=headers.get(_PHASE, ""), events=events)
+
+
+async def connect(url: str, *, name: str) -> tuple[nats.NATS, JetStreamContext]:
+    """Connect (reconnecting forever afterwards) and make sure the stream exists."""
+    client = await nats.connect(
+        url,
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        error_cb=_log_error,
+        disconnected_cb=_log_disconnected,
+        reconnected_cb=_log_reconnected,
+    )
+    jetstream = client.jetstream()
+    config = StreamConfig(
+        name=STREAM,
+        subjects=[SUBJECT_PREFIX + ">"],
+        retention=RetentionPolicy.WORK_QUEUE,
+        storage=StorageType.FILE,
+    )
+    try:
+        await jetstream.add_stream(config)
+    except BadRequestError:
+        await jetstream.update_stream(config)
+    return client, jetstream
+
+
+async def _log_error(error: Exception) -> None:
+    log.warning("NATS: %r", error)
+
+
+async def _log_disconnected() -> None:
+    log.warning("disconnected from NATS")
+
+
+async def _log_reconnected() -> None:
+    log.warning("reconnected to NATS")
+
+
+class NatsBus:
+    """The ingest side: `publish` resolves once JetStream has the batch on disk."""
+
+    def __init__(self, *, url: str, limits: Limits, publish_timeout: float = 5.0) -> None:
+        self._url = url
+        self._limits = limits
+        self._publish_timeout = publish_timeout
+        self._client: nats.NATS | None = None
+        self._jetstream: JetStreamContext | None = None
+
+    async def start(self) -> None:
+        self._client, self._jetstream = await connect(self._url, name="safeguard-ingest")
+
+    async def publish(self, batch: DeviceBatch) -> BatchOutcome:
+        if self._jetstream is None:
+            raise RuntimeError("the NATS bus is not running")
+        metrics.record_received(batch)
+        subject, payload, headers = encode(batch)
+        await self._jetstream.publish(subject, payload, timeout=self._publish_timeout, stream=STREAM, headers=headers)
+        now = utcnow()
+        rejected = [
+            pb.RejectedEvent(seq=event.seq, reason=problem)
+            for event in batch.events
+            if (problem := event_problem(event, self._limits, now)) is not None
+        ]
+        return BatchOutcome(acked_through_seq=batch.events[-1].seq, rejected=rejected)
+
+    async def close(self) -> None:
+        """Publishes are awaited by their streams, so once those ended nothing is in flight."""
+        if self._client is not None:
+            await self._client.drain()
+
+
+@dataclass(frozen=True)
+class _Taken:
+    message: Msg
+    batch: DeviceBatch
+
+    @property
+    def stream_seq(self) -> int:
+        return self.message.metadata.sequence.stream
+
+
+class DetectionWorker:
+    """Consume batches from JetStream: store, detect, commit, then ack."""
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        sessions: sessionmaker[Session],
+        detector: Detector,
+        limits: Limits,
+        ack_wait_seconds: float = 30.0,
+        max_batches: int = 64,
+        retry_seconds: float = 0.2,
+    ) -> None:
+        self._url = url
+        self._sessions = sessions
+        self._detector = detector
+        self._limits = limits
+        self._ack_wait_seconds = ack_wait_seconds
+        self._max_batches = max_batches
+        self._retry_seconds = retry_seconds
+        self._pending_checked = 0.0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop` is set; the set in hand is committed and acked before returning."""
+        client, jetstream = await connect(self._url, name="safeguard-worker")
+        subscription = await jetstream.pull_subscribe(
+            SUBJECT_PREFIX + ">",
+            durable=CONSUMER,
+            stream=STREAM,
+            config=ConsumerConfig(
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=self._ack_wait_seconds,
+                max_deliver=-1,
+                max_ack_pending=50_000,
+            ),
+        )
+        log.info("detection worker consuming %s from %s", STREAM, self._url)
+        try:
+            while not stop.is_set():
+                try:
+                    messages = await subscription.fetch(self._max_batches, timeout=1.0)
+                except (TimeoutError, asyncio.TimeoutError):
+                    continue
+                except NatsError as error:
+                    log.warning("fetching from JetStream failed: %r", error)
+                    await asyncio.sleep(self._retry_seconds)
+                    continue
+                await self._handle(jetstream, messages)
+                await self._report_pending(subscription)
+        finally:
+            try:
+                await client.flush(timeout=5)  # the acks of the last set; unsent ones mean a redelivery
+            except NatsError as error:
+                log.warning("could not flush the last acks: %r", error)
+            await client.close()
+
+    async def _handle(self, jetstream: JetStreamContext, messages: list[Msg]) -> None:
+        taken: list[_Taken] = []
+        for message in messages:
+            try:
+                taken.append(_Taken(message, decode(message.subject, message.data, message.headers)))
+            except BadMessage as error:
+                log.error("dropping a message that is not a batch: %s", error)
+                await message.term()
+        if not taken:
+            return
+        taken.sort(key=lambda item: item.stream_seq)
+        try:
+            stored = await asyncio.to_thread(self._stored_through, {item.batch.device_id for item in taken})
+            ready, later = await self._in_order(jetstream, taken, stored)
+        except Exception:
+            log.exception("could not order %d batches; handing them back", len(taken))
+            await self._hand_back(taken)
+            return
+        await self._hand_back(later)
+        if not ready:
+            return
+        batches = [item.batch for item in ready]
+        started = time.perf_counter()
+        try:
+            outcomes = await asyncio.to_thread(self._commit, batches)
+        except Exception:
+            metrics.COMMIT_FAILURES.inc()
+            log.exception("storing %d batches failed; they will be taken again", len(batches))
+            await self._hand_back(ready)
+            return
+        metrics.record_stored(batches, outcomes, seconds=time.perf_counter() - started, now=utcnow())
+        for item in ready:
+            await item.message.ack()
+
+    async def _in_order(
+        self, jetstream: JetStreamContext, taken: list[_Taken], stored: dict[str, int]
+    ) -> tuple[list[_Taken], list[_Taken]]:
+        ready: list[_Taken] = []
+        later: list[_Taken] = []
+        through = dict(stored)
+        last_ready: dict[str, int] = {}  # device -> stream seq of its last batch in `ready`
+        held: set[str] = set()
+        for item in taken:
+            device_id = item.batch.device_id
+            if device_id not in through:
+                log.error("dropping a batch of unknown device %s", device_id)
+                await item.message.term()
+                continue
+            follows_on = item.batch.events[0].seq <= through[device_id] + 1
+            if device_id in held or not (
+                follows_on or await self._nothing_earlier(jetstream, item, after=last_ready.get(device_id, 0))
+            ):
+                held.add(device_id)
+                later.append(item)
+                continue
+            ready.append(item)
+            last_ready[device_id] = item.stream_seq
+            through[device_id] = max(through[device_id], item.batch.events[-1].seq)
+        return ready, later
+
+    @staticmethod
+    async def _nothing_earlier(jetstream: JetStreamContext, item: _Taken, *, after: int) -> bool:
+        """True when no message of this device sits in the stream between `after` and this one."""
+        try:
+            first = await jetstream.get_msg(STREAM, seq=after + 1, subject=item.message.subject, next=True)
+        except NotFoundError:
+            return True
+        return first.seq >= item.stream_seq
+
+    async def _hand_back(self, items: list[_Taken]) -> None:
+        for item in items:
+            await item.message.nak(delay=self._retry_seconds)
+
+    def _stored_through(self, device_ids: set[str]) -> dict[str, int]:
+        with self._sessions() as session:
+            query = select(Device.id, Device.stored_through_seq).where(Device.id.in_(device_ids))
+            return {device_id: seq for device_id, seq in session.execute(query)}
+
+    def _commit(self, batches: list[DeviceBatch]) -> list[BatchOutcome]:
+        with transaction(self._sessions) as session:
+            return store_batches(
+                session=session, detector=self._detector, batches=batches, limits=self._limits, now=utcnow()
+            )
+
+    async def _report_pending(self, subscription: JetStreamContext.PullSubscription) -> None:
+        if time.monotonic() - self._pending_checked < 5:
+            return
+        self._pending_checked = time.monotonic()
+        try:
+            info = await subscription.consumer_info()
+        except NatsError:
+            return
+        metrics.QUEUE_DEPTH.labels("jetstream").set(info.num_pending + info.num_ack_pending)

@@ -1,0 +1,235 @@
+"""Real processes and the exactly-once check shared by the topology and fault-injection tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from conftest import POSTGRES_SERVER, free_port
+from sqlalchemy import create_engine, select, text
+from support.processes import AgentProcess, ConsoleProcess, wait_for
+
+from console.alerts.models import Alert
+from console.detect import Detector, ScanItem
+from console.events.models import Event
+from console.store import make_engine, make_sessionmaker
+
+NATS_SERVER = "/usr/sbin/nats-server"
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_SERVER, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        # application_name lets a test find (and cut) exactly this module's connections.
+        yield f"{POSTGRES_SERVER}?options=-csearch_path%3D{schema}&application_name={schema}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :name"),
+                {"name": schema},
+            )
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def cut_database_connections(postgres_url: str) -> int:
+    """Terminate every server connection of this module's processes; returns how many."""
+    name = postgres_url.rsplit("application_name=", 1)[1]
+    admin = create_engine(POSTGRES_SERVER, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            return len(
+                connection.execute(
+                    text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :name"),
+                    {"name": name},
+                ).all()
+            )
+    finally:
+        admin.dispose()
+
+
+@dataclass
+class NatsServer:
+    """A JetStream server of the test's own on a free port, so that it can be cut and restarted."""
+
+    store_dir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> NatsServer:
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.store_dir / "nats.log", "ab")
+        self.process = subprocess.Popen(
+            [NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store_dir)],
+            stdout=log,
+            stderr=log,
+        )
+        wait_for(self._listening, timeout=10, what="nats-server to listen")
+        return self
+
+    def _listening(self) -> bool:
+        with socket.socket() as sock:
+            return sock.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=10)
+
+
+@dataclass
+class WorkerProcess:
+    data_dir: Path
+    database_url: str
+    nats_url: str
+    name: str = "worker"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / f"{self.name}.log"
+
+    def start(self) -> WorkerProcess:
+        env = {
+            **os.environ,
+            "SAFEGUARD_DATA_DIR": str(self.data_dir),
+            "SAFEGUARD_DATABASE_URL": self.database_url,
+            "SAFEGUARD_BUS": "nats",
+            "SAFEGUARD_NATS_URL": self.nats_url,
+            "SAFEGUARD_NATS_ACK_WAIT_SECONDS": "2",
+            **self.extra_env,
+        }
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen([sys.executable, "-m", "console", "worker"], env=env, stdout=log, stderr=log)
+        wait_for(lambda: "consuming" in self.log() or self.process.poll() is not None, timeout=30, what=self.name)
+        if self.process.poll() is not None:
+            raise RuntimeError(f"{self.name} exited: {self.log()[-3000:]}")
+        return self
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> int:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else 0
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def nats_console(data_dir: Path, database_url: str, nats_url: str, **ports: int) -> ConsoleProcess:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return ConsoleProcess(
+        data_dir=data_dir,
+        database_url=database_url,
+        extra_env={"SAFEGUARD_BUS": "nats", "SAFEGUARD_NATS_URL": nats_url, "SAFEGUARD_GRPC_REUSE_PORT": "1"},
+        **ports,
+    )
+
+
+def simulated_agents(root: Path, console: ConsoleProcess, token: str, *, count: int, rate: float, n: int):
+    return [
+        AgentProcess(
+            root / f"agent{i}",
+            console,
+            token=token,
+            args=["--rate", str(rate), "--count", str(count), "--seed", str(i), "--offset", str(i * 3), "--user", f"pupil{i}"],
+        )
+        for i in range(n)
+    ]
+
+
+def unsent_seqs(agent: AgentProcess) -> set[int]:
+    with sqlite3.connect(f"file:{agent.state_dir / 'spool.db'}?mode=ro", uri=True) as db:
+        return {row[0] for row in db.execute("SELECT seq FROM events")}
+
+
+def wait_until_delivered(agents: list[AgentProcess], *, count: int, timeout: float) -> None:
+    """Every simulated event was produced and acked (its spool is empty)."""
+
+    def delivered() -> bool:
+        return all(
+            (agent.state_dir / "spool.db").exists() and len(agent.produced_seqs()) >= count and agent.spool_depth() == 0
+            for agent in agents
+        )
+
+    try:
+        wait_for(delivered, timeout=timeout, interval=0.5, what="every agent's spool to drain")
+    except TimeoutError:
+        report = [(a.state_dir.name, len(a.produced_seqs()), a.spool_depth()) for a in agents]
+        raise TimeoutError(f"not delivered (agent, produced, unsent): {report}\n{agents[0].log()[-2000:]}") from None
+
+
+def _scan_items(event: Event, phase: str) -> list[ScanItem]:
+    """What detection must have scanned for a stored event (independently of the ingest code)."""
+    detail = event.detail
+    if event.kind == "typed_text":
+        texts = [event.text, detail.get("deleted_text", "")]
+        return [ScanItem(text=t, source="text", phase=phase, application=detail["application"]) for t in texts if t]
+    if event.kind == "window_focus" and event.text:
+        return [ScanItem(text=event.text, source="window", phase=phase, application=detail["process_name"])]
+    if event.kind == "web_visit":
+        return [ScanItem(text=event.text, source="url", phase=phase, application=detail["browser"], url=detail["url"])]
+    return []
+
+
+def assert_exactly_once(database_url: str, agents: list[AgentProcess], *, phase: str = "secondary") -> int:
+    """Stored events are exactly the seqs the agents produced and sent; each alert was raised once.
+
+    Returns the number of events checked."""
+    engine = make_engine(database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            events = list(session.scalars(select(Event)))
+            alerts = list(session.execute(select(Alert.device_id, Alert.event_seq, Alert.category)))
+    finally:
+        engine.dispose()
+    stored: dict[str, list[int]] = {}
+    for event in events:
+        stored.setdefault(event.device_id, []).append(event.seq)
+    total = 0
+    for agent in agents:
+        expected = agent.produced_seqs() - unsent_seqs(agent)
+        got = stored.get(agent.device_id, [])
+        assert len(got) == len(set(got)), f"{agent.device_id}: an event stored twice"
+        missing, extra = sorted(expected - set(got)), sorted(set(got) - expected)
+        assert not missing and not extra, f"{agent.device_id}: missing {missing[:20]}, unexpected {extra[:20]}"
+        total += len(expected)
+    assert total == len(events), "events stored for devices that are not in this test"
+
+    raised = Counter(alerts)
+    twice = [key for key, n in raised.items() if n > 1]
+    assert not twice, f"alerts raised more than once: {twice[:10]}"
+    scannable = [(event, item) for event in events for item in _scan_items(event, phase)]
+    results = Detector.load().scan([item for _, item in scannable])
+    due = {
+        (event.device_id, event.seq, finding.category)
+        for (event, _), result in zip(scannable, results)
+        for finding in result.findings
+    }
+    assert due, "the simulated activity should raise alerts"
+    assert set(raised) == due, f"alerts missing {sorted(due - set(raised))[:10]}, unexpected {sorted(set(raised) - due)[:10]}"
+    return total
