@@ -11,8 +11,8 @@ from console.incidents import models as incidents  # noqa: F401
 from console.notify import models as notify  # noqa: F401
 from console.people import models as people  # noqa: F401
 from console.policies import models as policies  # noqa: F401
-from console.reports import models as reports  # noqa: F401
 from console.records import models as records  # noqa: F401
+from console.reports import models as reports  # noqa: F401
 from console.schools import models as schools  # noqa: F401
 
 metadata = Base.metadata
