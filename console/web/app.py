@@ -11,16 +11,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from console.alerts import views as alerts
 from console.audit import views as audit
+from console.cases import views as cases
 from console.devices import views as devices
 from console.escalation import views as escalation
-from console.cases import views as cases
 from console.incidents import views as incidents
-from console.records import views as records
 from console.ingest.streams import LiveStreams
 from console.people import auth
 from console.people import views as people
 from console.people.models import Role, User
 from console.policies import views as policies
+from console.records import views as records
 from console.reports import views as reports
 from console.schools import views as schools
 from console.settings import Settings
@@ -45,16 +45,16 @@ def create_app(*, settings: Settings, sessions: sessionmaker[Session], streams: 
 
     app.include_router(escalation.api)
     app.include_router(escalation.pages)
-    app.include_router(reports.pages)
-    for router in (schools.api, schools.pages, audit.api, audit.pages):
-        app.include_router(router)
-
     app.include_router(incidents.api)
     app.include_router(incidents.pages)
     app.include_router(cases.api)
     app.include_router(cases.pages)
     app.include_router(records.api)
     app.include_router(records.pages)
+    app.include_router(reports.pages)
+    for router in (schools.api, schools.pages, audit.api, audit.pages):
+        app.include_router(router)
+
     @app.exception_handler(auth.LoginRequired)
     def _login_required(request: Request, error: auth.LoginRequired) -> RedirectResponse:
         return RedirectResponse(auth.login_url(error.next_url), status_code=303)
