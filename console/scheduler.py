@@ -9,10 +9,12 @@ from __future__ import annotations
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
+from console.escalation import scheduled as escalation
+from console.records import scheduled as records
 from console.reports import scheduled as reports
 from console.settings import Settings
 
-DOMAINS = (reports,)
+DOMAINS = (reports, escalation, records)
 
 
 def create_scheduler(*, sessions: sessionmaker[Session], settings: Settings) -> BackgroundScheduler:
