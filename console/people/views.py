@@ -15,6 +15,7 @@ from console.people.auth import (
     SESSION_COOKIE,
     csrf_protect,
     csrf_token,
+    login_session,
     require_roles,
     set_cookie,
 )
@@ -43,7 +44,9 @@ def _user_or_404(session: Session, user_id: int) -> User:
 
 
 @pages.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, next: str = "/") -> HTMLResponse:
+def login_page(request: Request, next: str = "/", session: Session = Depends(get_session)) -> HTMLResponse:
+    # With a live session already, the form carries that session's CSRF token (what csrf_protect expects).
+    login_session(request, session)
     response = templates.TemplateResponse(request, "auth/login.html", {"next": _safe_next(next), "problem": ""})
     set_cookie(request, response, LOGIN_CSRF_COOKIE, csrf_token(request), max_age=3600)
     return response
