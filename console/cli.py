@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from console.cases.cli import case_app, incident_app, records_app
 from console.detect.cli import rules_app, scan
 from console.webfilter.cli import webfilter_app
 from console.detect.model_cli import model_app
@@ -29,6 +30,9 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(rules_app, name="rules")
 app.add_typer(model_app, name="model")
 app.add_typer(report_app, name="report")
+app.add_typer(incident_app, name="incident")
+app.add_typer(case_app, name="case")
+app.add_typer(records_app, name="records")
 app.command("scan")(scan)
 app.add_typer(webfilter_app, name="webfilter")
 
