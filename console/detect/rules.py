@@ -203,6 +203,14 @@ def _compile_regex(reader: _Reader, node: Node, pattern: str) -> None:
         raise reader.error(node, f"regex {pattern!r} is not supported by hyperscan: {problem}")
     if re.search(pattern, " "):
         raise reader.error(node, f"regex {pattern!r} matches a blank text")
+    literal = re.sub(r"\\.", "", pattern)  # what is left once escapes such as \b and \d are removed
+    if not literal.isascii() or any(c.isupper() for c in literal):
+        raise reader.error(node, f"regex {pattern!r} can never match: texts are normalised to lowercase ASCII")
+    doubled = re.search(r"([a-z])\1", literal)
+    if doubled:
+        raise reader.error(
+            node, f"regex {pattern!r} can never match {doubled.group()!r}: repeated letters are normalised to one"
+        )
 
 
 def _match(reader: _Reader, node: Node, domain_dir: Path) -> tuple[Match, frozenset[str]]:

@@ -200,3 +200,12 @@ def test_the_classifier_joins_the_rules() -> None:
     [finding] = [f for f in by_model.findings if f.category == "suicide"]
     assert finding.hits == () and finding.risk == classifier.risk_for("suicide", finding.model_score) > 0
     assert finding.model_features
+
+
+@pytest.mark.parametrize("engine", ["hyperscan", "pyahocorasick"])
+def test_regex_hits_map_back_to_the_original_span(engine: str) -> None:
+    detector = Detector(load_rules(default_rules_dir()), engine=engine)
+    text = "honestly im GONNA st4b him tomorrow!!"
+    [result] = detector.scan([ScanItem(text, "text")])
+    hit = next(h for f in result.findings for h in f.hits if h.rule_id == "violence.regex_threat")
+    assert text[hit.start : hit.end] == "GONNA st4b him tomorrow"

@@ -49,6 +49,8 @@ def test_a_good_file_loads_into_typed_rules(tmp_path: Path) -> None:
         ("category: drugs\nrules:\n" + GOOD_RULE.replace("phrases: [weed]", "regex: ['(unclosed']"), 7, "does not compile"),
         ("category: drugs\nrules:\n" + GOOD_RULE.replace("phrases: [weed]", "regex: ['(?=look)ahead']"), 7, "hyperscan"),
         ("category: drugs\nrules:\n" + GOOD_RULE.replace("phrases: [weed]", "phrases: ['!!!']"), 7, "empty once normalised"),
+        ("category: drugs\nrules:\n" + GOOD_RULE.replace("phrases: [weed]", "regex: ['\\bWeed\\b']"), 7, "lowercase ASCII"),
+        ("category: drugs\nrules:\n" + GOOD_RULE.replace("phrases: [weed]", "regex: ['\\bweed\\b']"), 7, "can never match 'ee'"),
         ("category: drugs\nrules:\n" + GOOD_RULE.replace('miss: [wed, "weeding", "seaweed"]', "miss: [wed]"), 10, "at least 3"),
         ("category: drugs\nrules:\n" + GOOD_RULE.replace("id: drugs.test", "id: Drugs Test"), 3, "must look like"),
         ("category: drugs\nrules:\n" + GOOD_RULE.replace("phrases: [weed]", "near: {within: 3, terms: [[a]]}"), 7, "two non-empty groups"),
