@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -155,7 +155,6 @@ def statistics(
     end: Annotated[datetime, typer.Option(help="Until (UTC), exclusive.")],
 ) -> None:
     """Anonymised counts for an information request, as CSV on standard output."""
-    from datetime import timezone
 
     from console.records import service
     from console.store import transaction
@@ -163,8 +162,8 @@ def statistics(
     settings = Settings()
     with transaction(_sessions(settings)) as session:
         try:
-            rows = service.statistics(session=session, start=start.replace(tzinfo=timezone.utc),
-                                      end=end.replace(tzinfo=timezone.utc), min_count=settings.statistics_min_count)
+            rows = service.statistics(session=session, start=start.replace(tzinfo=UTC),
+                                      end=end.replace(tzinfo=UTC), min_count=settings.statistics_min_count)
         except service.RecordsError as error:
             _fail(str(error))
     typer.echo(service.to_csv(rows, ("measure", "value", "count")), nl=False)

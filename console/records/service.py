@@ -18,7 +18,16 @@ from console.alerts import service as alerts_service
 from console.alerts.models import Alert, AlertRead
 from console.audit.service import record
 from console.cases import service as cases
-from console.cases.models import Case, CaseDecision, CaseDocument, CaseEntry, CaseRead, CaseStatus, CaseTask, CaseType
+from console.cases.models import (
+    Case,
+    CaseDecision,
+    CaseDocument,
+    CaseEntry,
+    CaseRead,
+    CaseStatus,
+    CaseTask,
+    CaseType,
+)
 from console.devices.models import Device
 from console.escalation.models import Escalation, EscalationRead
 from console.events.models import Event, Screenshot
@@ -37,7 +46,7 @@ class RecordsError(Exception):
     """A records request that cannot be met; the message says why."""
 
 
-def unknown_date_of_birth(school_id: int, pupil: str) -> None:
+def unknown_date_of_birth(school_id: int, pupil: str) -> date | None:
     """Until the pupil register holds dates of birth: none is known, so child-protection cases are kept."""
     return None
 

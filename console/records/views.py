@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -96,7 +96,7 @@ def statistics(fmt: Format, start: datetime | None = None, end: datetime | None 
                user: User = Depends(records_staff), session: Session = Depends(get_session),
                settings: Settings = Depends(get_settings)) -> Response:
     now = utcnow()
-    start = start or datetime.combine(now.date().replace(month=1, day=1), time(), timezone.utc)
+    start = start or datetime.combine(now.date().replace(month=1, day=1), time(), UTC)
     end = end or now
     if start.tzinfo is None or end.tzinfo is None:
         raise HTTPException(422, "start and end need a timezone, e.g. 2026-01-01T00:00:00Z")

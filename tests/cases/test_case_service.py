@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from incidents import factories
 from sqlalchemy.orm import Session, sessionmaker
 
 from console.cases import service as cases
@@ -13,9 +14,8 @@ from console.cases.models import CaseStatus, CaseType, DecisionCreate, TaskCreat
 from console.people.models import Role, User
 from console.settings import Settings
 from console.store import transaction
-from incidents import factories
 
-THURSDAY = datetime(2026, 12, 17, 9, 0, tzinfo=timezone.utc)
+THURSDAY = datetime(2026, 12, 17, 9, 0, tzinfo=UTC)
 HOLIDAYS = [date(2026, 12, 21), date(2026, 12, 22)]
 
 
@@ -75,7 +75,7 @@ def test_workflow_deadlines_and_flags(sessions: sessionmaker[Session], tmp_path:
                                   actor="o", now=THURSDAY)
         with pytest.raises(cases.CaseError, match="needs a reason"):
             cases.reopen(session=session, settings=settings, case=case, reason="", actor="o", now=THURSDAY)
-        monday = datetime(2027, 1, 11, 9, 0, tzinfo=timezone.utc)
+        monday = datetime(2027, 1, 11, 9, 0, tzinfo=UTC)
         cases.reopen(session=session, settings=settings, case=case, reason="new disclosure", actor="o", now=monday)
         assert case.status == CaseStatus.investigating and case.closed_at is None
         assert case.due_on == date(2027, 1, 18)  # five working days from the reopening

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from incidents import factories
+from incidents.servers import Mailbox, smtp_server
 from sqlalchemy.orm import Session, sessionmaker
 
 from console.escalation import flows, service
@@ -15,10 +17,8 @@ from console.incidents import flows as incident_flows
 from console.incidents.models import IncidentCreate
 from console.settings import Settings
 from console.store import transaction
-from incidents import factories
-from incidents.servers import Mailbox, smtp_server
 
-NOW = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture

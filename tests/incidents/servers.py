@@ -11,9 +11,8 @@ from email.message import EmailMessage
 
 import uvicorn
 from aiosmtpd.controller import Controller
-from fastapi import FastAPI
-
 from conftest import free_port
+from fastapi import FastAPI
 
 
 class Mailbox:
@@ -22,7 +21,7 @@ class Mailbox:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's name)
+    async def handle_DATA(self, server, session, envelope) -> str:
         self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
         return "250 OK"
 

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import free_port
+from incidents import factories
+from incidents.servers import Mailbox, smtp_server, web_server
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from conftest import free_port
 from console.audit.models import AuditEntry
 from console.audit.service import verify
 from console.cases import service as cases
@@ -28,8 +30,6 @@ from console.people.models import Role, User
 from console.settings import Settings
 from console.store import transaction, utcnow
 from console.web.app import create_app
-from incidents import factories
-from incidents.servers import Mailbox, smtp_server, web_server
 
 LINK = re.compile(r"(http://127\.0\.0\.1:\d+/escalation/ack/\S+)")
 

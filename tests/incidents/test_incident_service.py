@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from incidents import factories
 from pypdf import PdfReader
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -16,9 +17,8 @@ from console.incidents import service as incidents
 from console.incidents.models import IncidentCreate
 from console.settings import Settings
 from console.store import transaction
-from incidents import factories
 
-AT = datetime(2026, 11, 18, 10, 0, tzinfo=timezone.utc)  # a Wednesday
+AT = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)  # a Wednesday
 
 
 def test_incident_report_pdf_and_case(sessions: sessionmaker[Session], tmp_path: Path) -> None:

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import free_port
+from incidents import factories
+from incidents.servers import Mailbox, smtp_server, web_server
 from sqlalchemy.orm import Session, sessionmaker
 
-from conftest import free_port
 from console.incidents.models import Incident
 from console.ingest.streams import LiveStreams
 from console.people import service as people
@@ -23,8 +25,6 @@ from console.people.models import Role
 from console.settings import Settings
 from console.store import transaction, utcnow
 from console.web.app import create_app
-from incidents import factories
-from incidents.servers import Mailbox, smtp_server, web_server
 
 
 @pytest.fixture

@@ -7,21 +7,21 @@ import hmac
 import json
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
+from conftest import free_port
+from incidents import factories
 from sqlalchemy.orm import Session, sessionmaker
 
-from conftest import free_port
 from console.notify import flows, service
 from console.notify.models import Channel
 from console.settings import Settings
 from console.store import transaction
-from incidents import factories
 
-NOW = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
 def test_ack_links_are_signed_and_expire(tmp_path: Path) -> None:
@@ -41,7 +41,7 @@ class Receiver(BaseHTTPRequestHandler):
     received: list[tuple[dict[str, str], bytes]] = []
     status = 204
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         Receiver.received.append((dict(self.headers), body))
         self.send_response(Receiver.status)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from incidents import factories
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,10 +21,9 @@ from console.people.models import Role, User
 from console.records import service as records
 from console.settings import Settings
 from console.store import transaction
-from incidents import factories
 
-NOW = datetime(2031, 6, 2, 3, 0, tzinfo=timezone.utc)
-LONG_AGO = datetime(2020, 3, 2, 10, 0, tzinfo=timezone.utc)
+NOW = datetime(2031, 6, 2, 3, 0, tzinfo=UTC)
+LONG_AGO = datetime(2020, 3, 2, 10, 0, tzinfo=UTC)
 
 
 def closed_case(session: Session, settings: Settings, school, pupil: str, case_type: CaseType, at: datetime) -> Case:

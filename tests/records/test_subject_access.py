@@ -6,10 +6,11 @@ import csv
 import io
 import json
 import zipfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from incidents import factories
 from pypdf import PdfReader
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,9 +21,8 @@ from console.incidents.models import IncidentCreate
 from console.records import service as records
 from console.settings import Settings
 from console.store import transaction
-from incidents import factories
 
-AT = datetime(2026, 11, 18, 10, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
 
 
 def raise_for(session: Session, settings: Settings, school, pupil: str, text: str) -> int:
