@@ -11,7 +11,6 @@ import re
 from pathlib import Path
 
 import httpx
-import pytest
 from fastapi.routing import iter_route_contexts
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -103,27 +102,25 @@ def test_every_route_with_every_role(sessions: sessionmaker[Session], tmp_path: 
         assert problems == [], "\n".join(problems)
 
 
-@pytest.mark.parametrize(
-    ("username", "sees_riverside", "sees_hillside"),
-    [
-        ("admin", True, True),
-        ("officer", True, False),  # secondary console: Riverside is secondary
-        ("officer.primary", False, True),
-        ("dsl", True, False),
-        ("dsl.hillside", False, True),
-    ],
-)
-def test_alerts_are_visible_only_in_ones_own_schools(
-    sessions: sessionmaker[Session], tmp_path: Path, username: str, sees_riverside: bool, sees_hillside: bool
-) -> None:
+VISIBILITY = {  # username: (sees the Riverside alert, sees the Hillside alert)
+    "admin": (True, True),
+    "officer": (True, False),  # secondary console: Riverside is secondary
+    "officer.primary": (False, True),
+    "dsl": (True, False),
+    "dsl.hillside": (False, True),
+}
+
+
+def test_alerts_are_visible_only_in_ones_own_schools(sessions: sessionmaker[Session], tmp_path: Path) -> None:
     ids = seed(sessions)
     with serve(sessions, tmp_path) as web, web.client() as client:
-        client.headers["Authorization"] = f"Bearer {web.api_token(username)}"
-        listed = {alert["id"] for alert in client.get("/api/alerts").json()}
-        assert (ids.alert in listed, ids.hillside_alert in listed) == (sees_riverside, sees_hillside)
-        assert client.get(f"/api/alerts/{ids.alert}").status_code == (200 if sees_riverside else 404)
-        assert client.get(f"/alerts/{ids.alert}/screenshots/{ids.screenshot}").status_code == (
-            200 if sees_riverside else 404
-        )
-        assert client.get(f"/api/alerts/{ids.hillside_alert}").status_code == (200 if sees_hillside else 404)
-        assert client.get(f"/api/schools/{ids.riverside}/pupils").status_code == (200 if sees_riverside else 404)
+        for username, (sees_riverside, sees_hillside) in VISIBILITY.items():
+            client.headers["Authorization"] = f"Bearer {web.api_token(username)}"
+            listed = {alert["id"] for alert in client.get("/api/alerts").json()}
+            assert (ids.alert in listed, ids.hillside_alert in listed) == (sees_riverside, sees_hillside), username
+            assert client.get(f"/api/alerts/{ids.alert}").status_code == (200 if sees_riverside else 404)
+            assert client.get(f"/alerts/{ids.alert}/screenshots/{ids.screenshot}").status_code == (
+                200 if sees_riverside else 404
+            )
+            assert client.get(f"/api/alerts/{ids.hillside_alert}").status_code == (200 if sees_hillside else 404)
+            assert client.get(f"/api/schools/{ids.riverside}/pupils").status_code == (200 if sees_riverside else 404)
