@@ -83,7 +83,7 @@ def coverage_page(
     settings: Settings = Depends(get_settings),
 ) -> HTMLResponse:
     devices = _reads(session, user, settings, silent_only=False)
-    names = dict(session.execute(select(School.id, School.name)).tuples())
+    names = {school_id: name for school_id, name in session.execute(select(School.id, School.name)).all()}
     by_school: dict[str, list[DeviceRead]] = {}
     for device in devices:
         by_school.setdefault(names.get(device.school_id, str(device.school_id)), []).append(device)
