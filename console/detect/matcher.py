@@ -8,6 +8,7 @@ regexes (matched against the normalised text). A scan returns every match, overl
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -52,8 +53,9 @@ class HyperscanMatcher:
                 ids=list(range(len(patterns))),
                 flags=[hyperscan.HS_FLAG_SOM_LEFTMOST if p.is_regex else 0 for p in patterns],
             )
-        self.scratch = hyperscan.Scratch(self.database) if patterns else None
         self.empty = not patterns
+        # A scratch space can serve one scan at a time: one per thread (ingest scans in worker threads).
+        self.local = threading.local()
 
     def scan(self, text: str) -> list[tuple[int, int, int]]:
         if self.empty:
@@ -64,7 +66,10 @@ class HyperscanMatcher:
         def on_match(index: int, start: int, end: int, flags: int, context: object) -> None:
             found.append((index, start if lengths[index] == 0 else end - lengths[index], end))
 
-        self.database.scan(text.encode("ascii"), match_event_handler=on_match, scratch=self.scratch)
+        scratch = getattr(self.local, "scratch", None)
+        if scratch is None:
+            scratch = self.local.scratch = hyperscan.Scratch(self.database)
+        self.database.scan(text.encode("ascii"), match_event_handler=on_match, scratch=scratch)
         return found
 
 

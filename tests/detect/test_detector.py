@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -209,3 +210,11 @@ def test_regex_hits_map_back_to_the_original_span(engine: str) -> None:
     [result] = detector.scan([ScanItem(text, "text")])
     hit = next(h for f in result.findings for h in f.hits if h.rule_id == "violence.regex_threat")
     assert text[hit.start : hit.end] == "im GONNA st4b him tomorrow"
+
+
+def test_threads_can_scan_at_once(detector: Detector) -> None:
+    items = [ScanItem(t, "text") for t in ["i want to kill myself", "hello there", "go kys", "weed for sale"] * 200]
+    expected = detector.scan(items)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(detector.scan, [items] * 8))
+    assert all(r == expected for r in results)
