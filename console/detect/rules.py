@@ -354,6 +354,9 @@ def load_file(path: Path) -> list[Rule]:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         raise RuleError(f"{path}:{line}: not valid YAML: {exc.problem or exc}") from None
+    except yaml.reader.ReaderError as exc:  # a control character, found before the parser has marks
+        line = path.read_text(encoding="utf-8")[: exc.position].count("\n") + 1
+        raise RuleError(f"{path}:{line}: not valid YAML: character {exc.character!r} is not allowed") from None
     except UnicodeDecodeError as exc:
         raise RuleError(f"{path}:1: not UTF-8 text: {exc}") from None
     if root is None:

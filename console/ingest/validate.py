@@ -18,6 +18,7 @@ from safeguard_proto.v1 import agent_pb2 as pb
 
 IMAGE_FORMATS = {"jpeg", "webp", "png"}
 MAX_IMAGE_BYTES = 4 * 1024 * 1024
+MAX_SEQ = 2**63 - 1  # the database keeps seqs in a signed 64-bit column
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,13 @@ def check_batch(batch: pb.EventBatch, limits: Limits) -> None:
                 f"batch {batch.batch_id}: seq {event.seq} follows {previous}; seqs must be positive and increasing",
             )
         previous = event.seq
+    if previous > MAX_SEQ:
+        raise BatchRefused(
+            grpc.StatusCode.INVALID_ARGUMENT, f"batch {batch.batch_id}: seq {previous} is beyond the largest, {MAX_SEQ}"
+        )
 
 
+_FIRST_SECOND, _LAST_SECOND = -62_135_596_800, 253_402_300_799  # 0001-01-01 .. 9999-12-31, as protobuf allows
 # The canonical form agents send; anything else takes the slow path below for a precise reason.
 _UUID7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
@@ -67,6 +73,8 @@ def event_problem(event: pb.Event, limits: Limits, now: datetime) -> str | None:
         return f"event_id {event.event_id!r} is not in canonical form (lower-case, with hyphens)"
     if not event.HasField("time"):
         return "missing time"
+    if not (_FIRST_SECOND <= event.time.seconds <= _LAST_SECOND and 0 <= event.time.nanos < 1_000_000_000):
+        return f"time ({event.time.seconds} s, {event.time.nanos} ns) is not a valid timestamp"
     seconds = event.time.seconds + event.time.nanos / 1e9  # protobuf's ToDatetime is slow on this hot path
     if seconds > (now + limits.max_future_skew).timestamp():
         return f"time {event.time.ToDatetime(tzinfo=now.tzinfo).isoformat()} is in the future"
