@@ -69,14 +69,15 @@ def serve(web: Annotated[bool, typer.Option(help="Also serve the web console.")]
 
 @app.command()
 def worker(
-    metrics_port: Annotated[int, typer.Option(help="Serve /metrics on 127.0.0.1 at this port (0 = off).")] = 0,
+    metrics_port: Annotated[int, typer.Option(help="Serve Prometheus /metrics at this port (0 = off).")] = 0,
+    metrics_host: Annotated[str, typer.Option(help="Address the metrics port listens on.")] = "127.0.0.1",
 ) -> None:
     """Run a detection worker: take batches from NATS JetStream, store and detect (bus = nats)."""
     from console.worker import run_worker
 
     settings = Settings()
     _logging("worker", settings)
-    asyncio.run(run_worker(settings, metrics_port=metrics_port))
+    asyncio.run(run_worker(settings, metrics_host=metrics_host, metrics_port=metrics_port))
 
 
 @app.command()

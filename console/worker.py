@@ -22,12 +22,12 @@ from console.store import make_engine, make_sessionmaker
 log = logging.getLogger(__name__)
 
 
-async def run_worker(settings: Settings, *, metrics_port: int) -> None:
+async def run_worker(settings: Settings, *, metrics_host: str, metrics_port: int) -> None:
     """Consume until SIGINT/SIGTERM; the batches in hand are committed and acked before exit."""
     engine = make_engine(settings.resolved_database_url)
     if metrics_port:
-        start_http_server(metrics_port, addr="127.0.0.1")
-        log.info("worker metrics on http://127.0.0.1:%d/metrics", metrics_port)
+        start_http_server(metrics_port, addr=metrics_host)
+        log.info("worker metrics on http://%s:%d/metrics", metrics_host, metrics_port)
     worker = DetectionWorker(
         url=settings.nats_url,
         sessions=make_sessionmaker(engine),
