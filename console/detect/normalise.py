@@ -112,7 +112,7 @@ def normalise_batch(texts: Sequence[str]) -> str:
     joined = SEPARATOR.join(map(_single_line_ascii, texts)).encode("ascii")
     folded = joined.translate(ASCII_FOLD, APOSTROPHES.encode("ascii", "ignore")).decode("ascii")
     folded = LEET_RUN.sub(_unleet_run, folded).translate(SYMBOLS_TO_SPACE)
-    folded = SEPARATOR.join(" ".join(line.split()) for line in folded.split(SEPARATOR))
+    folded = SPACES.sub(" ", folded).replace(" \n", "\n").replace("\n ", "\n").strip(" ")
     folded = REPEATS.sub(_first_letter, folded)
     return " " + folded.replace(SEPARATOR, " \n ") + " "
 
