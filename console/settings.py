@@ -73,6 +73,19 @@ class Settings(BaseSettings):
     # --- web ---------------------------------------------------------------
     secret_key: str = Field("", description="Signs sessions and links; empty means generated into data_dir.")
 
+    # --- sign-in and triage --------------------------------------------------
+    max_failed_logins: int = Field(
+        5, ge=1, description="Wrong passwords in a row that lock an account (the count restarts after a lock)."
+    )
+    lockout_minutes: int = Field(15, ge=1, description="How long a locked account stays locked.")
+    session_idle_minutes: int = Field(120, ge=1, description="A login session unused this long ends (2 hours).")
+    session_max_hours: int = Field(12, ge=1, description="A login session ends this long after sign-in, used or not.")
+    explicit_categories: frozenset[str] = Field(
+        frozenset({"pornography", "grooming", "self_harm", "violence"}),
+        description="Alert categories whose screenshots are blurred until an officer reveals them, giving a reason "
+        "(the reveal is audited).",
+    )
+
     # --- incidents, escalation, cases ---------------------------------------
     smtp_host: str = Field("127.0.0.1", description="SMTP server for escalation and incident emails.")
     smtp_port: int = Field(25, description="SMTP server port.")

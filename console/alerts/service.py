@@ -12,12 +12,11 @@ from sqlalchemy.orm import Session
 from console.alerts.models import Alert, AlertStatus, RuleQuality, TriageDecision
 from console.audit.models import AuditEntry
 from console.events.models import Event, Screenshot
+from console.settings import Settings
 from console.store import utcnow
 
 CONTEXT_EVENTS = 15
 GROUP_WINDOW = timedelta(hours=24)
-# Screenshots of these are blurred until an officer reveals them with a reason.
-EXPLICIT_CATEGORIES = frozenset({"pornography", "grooming", "self_harm", "violence"})
 REVEAL_ACTION = "reveal_screenshot"
 
 
@@ -206,8 +205,9 @@ def screenshot_of(*, session: Session, alert: Alert, screenshot_id: int) -> Scre
     return shot
 
 
-def is_explicit(alert: Alert) -> bool:
-    return alert.category in EXPLICIT_CATEGORIES
+def is_explicit(alert: Alert, *, settings: Settings) -> bool:
+    """Screenshots of these are blurred until an officer reveals them with a reason."""
+    return alert.category in settings.explicit_categories
 
 
 def revealed_ids(*, session: Session, username: str, screenshot_ids: Sequence[int]) -> set[int]:

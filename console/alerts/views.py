@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from console.alerts import service
 from console.alerts.models import Alert, AlertRead, AlertStatus, AssignRequest, RuleQuality, TriageDecision, TriageRequest
 from console.audit.service import record
-from console.dependencies import get_session
+from console.dependencies import get_session, get_settings
 from console.people.auth import csrf_protect, require_roles, visible_school_ids
 from console.people.models import Role, User
 from console.schools.models import School
+from console.settings import Settings
 from console.templating import templates
 
 api = APIRouter(prefix="/api/alerts", tags=["alerts"], dependencies=[Depends(csrf_protect)])
@@ -212,7 +213,7 @@ def alert_detail_page(
     alert = _visible_alert(session, user, alert_id)
     record(session=session, actor=user.username, action="view", object_type="alert", object_id=alert.id)
     shots = service.screenshots(session=session, alert=alert)
-    explicit = service.is_explicit(alert)
+    explicit = service.is_explicit(alert, settings=request.app.state.settings)
     revealed = service.revealed_ids(session=session, username=user.username, screenshot_ids=[s.id for s in shots])
     return templates.TemplateResponse(
         request,
@@ -242,7 +243,8 @@ def _blurred(image: bytes) -> bytes:
 
 @pages.get("/{alert_id}/screenshots/{screenshot_id}")
 def screenshot_image(
-    alert_id: int, screenshot_id: int, user: User = Depends(readers), session: Session = Depends(get_session)
+    alert_id: int, screenshot_id: int, user: User = Depends(readers), session: Session = Depends(get_session),
+    settings: Settings = Depends(get_settings),
 ) -> Response:
     """The screenshot; for explicit categories a blurred copy until this user has revealed it."""
     alert = _visible_alert(session, user, alert_id)
@@ -250,7 +252,7 @@ def screenshot_image(
     if shot is None:
         raise HTTPException(404, f"alert {alert_id} has no screenshot {screenshot_id}")
     headers = {"Cache-Control": "no-store"}
-    if service.is_explicit(alert) and not service.revealed_ids(
+    if service.is_explicit(alert, settings=settings) and not service.revealed_ids(
         session=session, username=user.username, screenshot_ids=[shot.id]
     ):
         return Response(_blurred(shot.image), media_type="image/png", headers=headers)

@@ -51,7 +51,7 @@ def login_session(request: Request, session: Session) -> LoginSession | None:
     """The browser's live login session, looked up once per request."""
     if not hasattr(request.state, "login_session"):
         token = request.cookies.get(SESSION_COOKIE)
-        request.state.login_session = service.find_session(session=session, token=token) if token else None
+        request.state.login_session = service.find_session(session=session, settings=request.app.state.settings, token=token) if token else None
     return request.state.login_session
 
 

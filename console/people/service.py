@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from functools import cache
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
@@ -14,18 +15,22 @@ from sqlalchemy.orm import Session
 
 from console.people.models import ApiToken, LoginSession, Role, User
 from console.schools.models import Phase, School
+from console.settings import Settings
 from console.store import utcnow
 
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=15)
-SESSION_IDLE = timedelta(hours=2)
-SESSION_MAX_AGE = timedelta(hours=12)
 MIN_PASSWORD_LENGTH = 10
 API_TOKEN_PREFIX = "sgk_"
 
 _hasher = PasswordHasher()
-# Verified against when the username is unknown, so that the answer takes as long either way.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the username is unknown, so that the answer takes as long either way.
+
+    Made on first use, not at import: an argon2 hash costs real time, and every ``safeguard`` command imports this.
+    """
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 class UserError(ValueError):
@@ -127,13 +132,16 @@ class LoginResult:
     problem: str = ""
 
 
-def authenticate(*, session: Session, username: str, password: str, now: datetime | None = None) -> LoginResult:
-    """Check a password, counting failures; after MAX_FAILED_LOGINS in a row the account locks for LOCKOUT."""
+def authenticate(
+    *, session: Session, settings: Settings, username: str, password: str, now: datetime | None = None
+) -> LoginResult:
+    """Check a password, counting failures; after ``settings.max_failed_logins`` in a row the account locks for
+    ``settings.lockout_minutes``."""
     now = now or utcnow()
     user = get_by_username(session=session, username=username)
     if user is None or not user.active:
         try:
-            _hasher.verify(_DUMMY_HASH, password)
+            _hasher.verify(_dummy_hash(), password)
         except VerifyMismatchError:
             pass
         return LoginResult(None, "wrong username or password")
@@ -143,8 +151,8 @@ def authenticate(*, session: Session, username: str, password: str, now: datetim
         _hasher.verify(user.password_hash, password)
     except (VerifyMismatchError, InvalidHashError):
         user.failed_logins += 1
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.locked_until = now + LOCKOUT
+        if user.failed_logins >= settings.max_failed_logins:
+            user.locked_until = now + timedelta(minutes=settings.lockout_minutes)
             user.failed_logins = 0
             return LoginResult(None, "the account is locked after repeated failed logins; try again later")
         return LoginResult(None, "wrong username or password")
@@ -164,13 +172,17 @@ def start_session(*, session: Session, user: User, ip: str = "") -> tuple[str, L
     return token, record
 
 
-def find_session(*, session: Session, token: str, now: datetime | None = None) -> LoginSession | None:
-    """The live session for a cookie value, touched; expired ones are deleted."""
+def find_session(
+    *, session: Session, settings: Settings, token: str, now: datetime | None = None
+) -> LoginSession | None:
+    """The live session for a cookie value, touched; expired ones (idle for ``settings.session_idle_minutes`` or
+    older than ``settings.session_max_hours``) are deleted."""
     now = now or utcnow()
     record = session.scalar(select(LoginSession).where(LoginSession.token_hash == _sha256(token)))
     if record is None:
         return None
-    if now - record.last_seen_at > SESSION_IDLE or now - record.created_at > SESSION_MAX_AGE:
+    idle, max_age = timedelta(minutes=settings.session_idle_minutes), timedelta(hours=settings.session_max_hours)
+    if now - record.last_seen_at > idle or now - record.created_at > max_age:
         session.delete(record)
         return None
     if now - record.last_seen_at > timedelta(minutes=1):

@@ -60,7 +60,7 @@ def login(
     next: str = Form("/"),
     session: Session = Depends(get_session),
 ) -> Response:
-    result = service.authenticate(session=session, username=username.strip(), password=password)
+    result = service.authenticate(session=session, settings=request.app.state.settings, username=username.strip(), password=password)
     if result.user is None:
         record(session=session, actor=username.strip()[:100], action="login_failed", object_type="user",
                object_id=username.strip()[:64], detail={"ip": request.client.host if request.client else "",
@@ -138,7 +138,7 @@ def change_password(
     user: User = Depends(anyone),
     session: Session = Depends(get_session),
 ) -> Response:
-    if service.authenticate(session=session, username=user.username, password=current_password).user is None:
+    if service.authenticate(session=session, settings=request.app.state.settings, username=user.username, password=current_password).user is None:
         return _account_page(request, session, user, problem="the current password is wrong", status_code=422)
     try:
         service.set_password(session=session, user=user, password=new_password)

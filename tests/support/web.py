@@ -136,9 +136,10 @@ def csrf_of(html: str) -> str:
 
 
 @contextmanager
-def serve(sessions: sessionmaker[Session], data_dir: Path) -> Iterator[WebConsole]:
+def serve(sessions: sessionmaker[Session], data_dir: Path, **options: object) -> Iterator[WebConsole]:
+    """The console on a free port; ``options`` are Settings fields (e.g. ``max_failed_logins=3``)."""
     port = free_port()
-    app = create_app(settings=Settings(data_dir=data_dir), sessions=sessions, streams=LiveStreams())
+    app = create_app(settings=Settings(data_dir=data_dir, **options), sessions=sessions, streams=LiveStreams())
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
