@@ -47,8 +47,16 @@ def populate(sessions: sessionmaker[Session], *, events: int, devices: int) -> i
         ids = [str(uuid.UUID(int=i + 1)) for i in range(devices)]
         session.execute(
             insert(Device),
-            [{"id": d, "school_id": school_id, "hostname": f"pc{i}", "certificate_serial": d,
-              "enrolled_at": START - timedelta(days=60)} for i, d in enumerate(ids)],
+            [
+                {
+                    "id": d,
+                    "school_id": school_id,
+                    "hostname": f"pc{i}",
+                    "certificate_serial": d,
+                    "enrolled_at": START - timedelta(days=60),
+                }
+                for i, d in enumerate(ids)
+            ],
         )
     per_device = events // devices
     started = time.perf_counter()
@@ -56,28 +64,43 @@ def populate(sessions: sessionmaker[Session], *, events: int, devices: int) -> i
     if engine.dialect.name == "postgresql":
         raw = engine.raw_connection()
         try:
-            with raw.cursor() as cursor, cursor.copy(
-                'COPY events (device_id, seq, event_id, kind, time, "user", text, detail) FROM STDIN'
-            ) as copy:
+            with (
+                raw.cursor() as cursor,
+                cursor.copy(
+                    'COPY events (device_id, seq, event_id, kind, time, "user", text, detail) FROM STDIN'
+                ) as copy,
+            ):
                 for d in ids:
                     step = SECONDS / per_device
                     for seq in range(1, per_device + 1):
                         when = START + timedelta(seconds=seq * step)
-                        copy.write_row((d, seq, f"{d[-8:]}-{seq}", "typed_text", when, "pupil", "hello", "{}"))
+                        copy.write_row(
+                            (d, seq, f"{d[-8:]}-{seq}", "typed_text", when, "pupil", "hello", "{}")
+                        )
             raw.commit()
         finally:
             raw.close()
     else:
-        # The raw driver with timestamps already in SQLAlchemy's SQLite text format: no per-row type processing.
+        # The raw driver with timestamps already in SQLAlchemy's SQLite text format:
+        # no per-row type processing.
         raw = engine.raw_connection()
         try:
             step = SECONDS / per_device
             for d in ids:
                 raw.cursor().executemany(
-                    'INSERT INTO events (device_id, seq, event_id, kind, time, "user", text, detail) VALUES (?,?,?,?,?,?,?,?)',
+                    'INSERT INTO events (device_id, seq, event_id, kind, time, "user", text, detail)'
+                    " VALUES (?,?,?,?,?,?,?,?)",
                     (
-                        (d, seq, f"{d[-8:]}-{seq}", "typed_text",
-                         (START + timedelta(seconds=seq * step)).strftime("%Y-%m-%d %H:%M:%S.%f"), "pupil", "hello", "{}")
+                        (
+                            d,
+                            seq,
+                            f"{d[-8:]}-{seq}",
+                            "typed_text",
+                            (START + timedelta(seconds=seq * step)).strftime("%Y-%m-%d %H:%M:%S.%f"),
+                            "pupil",
+                            "hello",
+                            "{}",
+                        )
                         for seq in range(1, per_device + 1)
                     ),
                 )
@@ -85,15 +108,29 @@ def populate(sessions: sessionmaker[Session], *, events: int, devices: int) -> i
         finally:
             raw.close()
     loaded = time.perf_counter() - started
-    print(f"  inserted {per_device * devices:,} events in {loaded:.1f} s ({per_device * devices / loaded:,.0f}/s)")
+    print(
+        f"  inserted {per_device * devices:,} events in {loaded:.1f} s"
+        f" ({per_device * devices / loaded:,.0f}/s)"
+    )
     with transaction(sessions) as session:
         session.execute(
             insert(Alert),
-            [{"school_id": school_id, "device_id": rng.choice(ids), "user": "pupil", "event_seq": n,
-              "event_time": START + timedelta(seconds=rng.uniform(0, SECONDS)),
-              "created_at": START + timedelta(seconds=rng.uniform(0, SECONDS)), "source": "rule",
-              "category": rng.choice(CATEGORIES), "risk": rng.randint(1, 5), "rule_id": f"rule.{n % 40}",
-              "status": rng.choice(list(AlertStatus))} for n in range(ALERTS)],
+            [
+                {
+                    "school_id": school_id,
+                    "device_id": rng.choice(ids),
+                    "user": "pupil",
+                    "event_seq": n,
+                    "event_time": START + timedelta(seconds=rng.uniform(0, SECONDS)),
+                    "created_at": START + timedelta(seconds=rng.uniform(0, SECONDS)),
+                    "source": "rule",
+                    "category": rng.choice(CATEGORIES),
+                    "risk": rng.randint(1, 5),
+                    "rule_id": f"rule.{n % 40}",
+                    "status": rng.choice(list(AlertStatus)),
+                }
+                for n in range(ALERTS)
+            ],
         )
     if engine.dialect.name == "postgresql":
         with engine.begin() as connection:
@@ -120,7 +157,9 @@ def bench(label: str, url: str, *, events: int, devices: int) -> None:
 
     def baseline() -> None:
         with sessions() as session:
-            session.scalar(select(func.count()).select_from(Event).where(Event.time >= start, Event.time < end))
+            session.scalar(
+                select(func.count()).select_from(Event).where(Event.time >= start, Event.time < end)
+            )
 
     def report() -> None:
         with sessions() as session:
@@ -148,7 +187,12 @@ def main() -> None:
     with admin.connect() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
-        bench("PostgreSQL", f"{args.postgres}?options=-csearch_path%3D{schema}", events=args.events, devices=args.devices)
+        bench(
+            "PostgreSQL",
+            f"{args.postgres}?options=-csearch_path%3D{schema}",
+            events=args.events,
+            devices=args.devices,
+        )
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

@@ -4,17 +4,25 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
 
-from console.reports import documents, service
-from console.reports.documents import Document
+from console.reports import service
 from console.settings import Settings
 from console.store import transaction, utcnow
 
-report_app = typer.Typer(help="Reports: monthly school, weekly live cases, quarterly performance, rule quality.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from console.reports.documents import Document
+
+# The documents (charts, templates, PDF) are imported by the commands that make them, not when
+# ``safeguard`` starts: they pull in the web templating and, for charts and PDFs, matplotlib and WeasyPrint.
+
+report_app = typer.Typer(
+    help="Reports: monthly school, weekly live cases, quarterly performance, rule quality.",
+    no_args_is_help=True,
+)
 
 PdfOption = Annotated[Path | None, typer.Option("--pdf", help="Also write the report as a PDF here.")]
 CsvOption = Annotated[Path | None, typer.Option("--csv", help="Also write the report's tables as CSV here.")]
@@ -35,6 +43,8 @@ def _fail(message: str) -> None:
 
 
 def _emit(document: Document, pdf: Path | None, csv: Path | None) -> None:
+    from console.reports import documents
+
     typer.echo(f"{document.title}\n{document.subtitle}")
     for label, value in document.facts:
         typer.echo(f"  {label}: {value}")
@@ -74,6 +84,8 @@ def monthly(
             _fail(str(error))
         if end <= utcnow():
             service.store_monthly(session=session, report=report, generated_by="cli")
+    from console.reports import documents
+
     _emit(documents.monthly_document(report), pdf, csv)
 
 
@@ -93,6 +105,8 @@ def weekly(
             report = service.weekly(session=session, week=week or f"{year}-W{number:02d}", tz=tz, today=today)
         except service.ReportError as error:
             _fail(str(error))
+    from console.reports import documents
+
     _emit(documents.weekly_document(report), pdf, csv)
 
 
@@ -106,16 +120,22 @@ def quarterly(
     settings = Settings()
     with transaction(_sessions(settings)) as session:
         try:
-            report = service.quarterly(session=session, quarter=quarter, tz=ZoneInfo(settings.report_timezone))
+            report = service.quarterly(
+                session=session, quarter=quarter, tz=ZoneInfo(settings.report_timezone)
+            )
         except service.ReportError as error:
             _fail(str(error))
+    from console.reports import documents
+
     _emit(documents.quarterly_document(report), pdf, csv)
 
 
 @report_app.command("rules")
 def rules(
     first: Annotated[datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="First day (YYYY-MM-DD).")],
-    last: Annotated[datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="Last day, included (YYYY-MM-DD).")],
+    last: Annotated[
+        datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="Last day, included (YYYY-MM-DD).")
+    ],
     pdf: PdfOption = None,
     csv: CsvOption = None,
 ) -> None:
@@ -128,4 +148,6 @@ def rules(
             )
         except service.ReportError as error:
             _fail(str(error))
+    from console.reports import documents
+
     _emit(documents.rules_document(report), pdf, csv)

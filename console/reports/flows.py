@@ -25,7 +25,9 @@ def dsl_addresses(*, session: Session, school_id: int) -> list[str]:
     return list(
         session.scalars(
             select(User.email)
-            .where(User.role == Role.dsl, User.school_id == school_id, User.active.is_(True), User.email != "")
+            .where(
+                User.role == Role.dsl, User.school_id == school_id, User.active.is_(True), User.email != ""
+            )
             .order_by(User.deputy, User.email)
         )
     )
@@ -40,9 +42,15 @@ def send_monthly(*, session: Session, settings: Settings, stored: StoredReport, 
     delivered = 0
     for address in dsl_addresses(session=session, school_id=stored.school_id):
         delivery = deliver_email(
-            session=session, settings=settings, to=address, subject=document.title + f" ({stored.month})",
+            session=session,
+            settings=settings,
+            to=address,
+            subject=document.title + f" ({stored.month})",
             text=f"{document.title}\n{document.subtitle}\n\n{facts}\n\nThe full report: {link}\n",
-            object_type="report", object_id=stored.id, now=now, attachments=(attachment,),
+            object_type="report",
+            object_id=stored.id,
+            now=now,
+            attachments=(attachment,),
         )
         delivered += delivery.ok
     if delivered:
@@ -62,7 +70,9 @@ def monthly_run(*, sessions: sessionmaker[Session], settings: Settings, now: dat
         with transaction(sessions) as session:
             stored = service.get_stored(session=session, school_id=school_id, month=month)
             if stored is None:
-                stored = service.generate_monthly(session=session, school_id=school_id, month=month, tz=tz, generated_by="scheduler")
+                stored = service.generate_monthly(
+                    session=session, school_id=school_id, month=month, tz=tz, generated_by="scheduler"
+                )
                 log.info("monthly report %s generated for school %d", month, school_id)
             if stored.sent_at is None:
                 send_monthly(session=session, settings=settings, stored=stored, now=now)

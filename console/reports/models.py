@@ -144,6 +144,10 @@ class SchoolPerformance(BaseModel):
     alerts: int
     alerts_per_100_devices: float | None
     false_positive_share_percent: float | None
+    # Alerts raised in the period with a triage decision time, and the time from alert to that decision.
+    alerts_with_triage_time: int
+    median_alert_to_triage_minutes: float | None
+    p90_alert_to_triage_minutes: float | None
     incidents: int
     mean_incident_to_ack_minutes: float | None
     escalations_with_target: int

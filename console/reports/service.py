@@ -11,13 +11,13 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, Float, Integer, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from console.alerts.models import Alert, AlertStatus
 from console.cases.models import Case, CaseEntry, CaseStatus
 from console.devices.models import Device
-from console.escalation.models import Escalation, EscalationStatus
+from console.escalation.models import Escalation
 from console.events.models import Event
 from console.incidents.models import Incident
 from console.people.models import User
@@ -92,7 +92,9 @@ def week_bounds(week: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
             raise ValueError
         monday = date.fromisocalendar(int(match[1]), int(match[2]), 1)
     except ValueError:
-        raise ReportError(f"week {week!r} is not an ISO week of the form YYYY-Www (for example 2026-W42)") from None
+        raise ReportError(
+            f"week {week!r} is not an ISO week of the form YYYY-Www (for example 2026-W42)"
+        ) from None
     return _local_midnight(monday, tz), _local_midnight(monday + timedelta(days=7), tz)
 
 
@@ -135,7 +137,11 @@ def coverage(*, session: Session, school_id: int, start: datetime, end: datetime
         .where(Device.school_id == school_id, _enrolled_in(start, end))
         .order_by(Device.hostname, Device.id)
     ).all()
-    silent = [SilentDevice(device_id=row.id, hostname=row.hostname, last_seen_at=row.last_seen_at) for row in rows if row.events is None]
+    silent = [
+        SilentDevice(device_id=row.id, hostname=row.hostname, last_seen_at=row.last_seen_at)
+        for row in rows
+        if row.events is None
+    ]
     seen_count = len(rows) - len(silent)
     return Coverage(
         devices_enrolled=len(rows),
@@ -153,7 +159,9 @@ def _alerts_in(school_ids: Sequence[int] | None, start: datetime, end: datetime)
     return conditions
 
 
-def alerts_by_category(*, session: Session, school_id: int, start: datetime, end: datetime) -> list[CategoryRisk]:
+def alerts_by_category(
+    *, session: Session, school_id: int, start: datetime, end: datetime
+) -> list[CategoryRisk]:
     rows = session.execute(
         select(Alert.category, Alert.risk, func.count())
         .where(*_alerts_in([school_id], start, end))
@@ -163,12 +171,17 @@ def alerts_by_category(*, session: Session, school_id: int, start: datetime, end
     for category, risk, count in rows:
         table.setdefault(category, [0] * RISK_LEVELS)[min(max(risk, 1), RISK_LEVELS) - 1] += count
     return sorted(
-        (CategoryRisk(category=category, by_risk=counts, total=sum(counts)) for category, counts in table.items()),
+        (
+            CategoryRisk(category=category, by_risk=counts, total=sum(counts))
+            for category, counts in table.items()
+        ),
         key=lambda row: (-row.total, row.category),
     )
 
 
-def trend(*, session: Session, school_id: int, month: str, tz: ZoneInfo, months: int = TREND_MONTHS) -> tuple[list[str], list[TrendPoint]]:
+def trend(
+    *, session: Session, school_id: int, month: str, tz: ZoneInfo, months: int = TREND_MONTHS
+) -> tuple[list[str], list[TrendPoint]]:
     """Alerts per category in the report's month and the ones before it, in one grouped query."""
     first = _parse_month(month)
     labels = [f"{_add_months(first, offset):%Y-%m}" for offset in range(1 - months, 1)]
@@ -180,7 +193,9 @@ def trend(*, session: Session, school_id: int, month: str, tz: ZoneInfo, months:
         .group_by(bucket, Alert.category)
         .order_by(bucket, Alert.category)
     ).all()
-    return labels, [TrendPoint(month=labels[index], category=category, alerts=count) for index, category, count in rows]
+    return labels, [
+        TrendPoint(month=labels[index], category=category, alerts=count) for index, category, count in rows
+    ]
 
 
 def _utc_hour(session: Session, column) -> ColumnElement[str]:
@@ -190,7 +205,9 @@ def _utc_hour(session: Session, column) -> ColumnElement[str]:
     return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD HH24")
 
 
-def times_of_day(*, session: Session, school_id: int, start: datetime, end: datetime, tz: ZoneInfo) -> list[HourCount]:
+def times_of_day(
+    *, session: Session, school_id: int, start: datetime, end: datetime, tz: ZoneInfo
+) -> list[HourCount]:
     """Alerts by local hour of the pupil's activity. The database groups by UTC hour; each of those
     (at most 24 a day) is then moved to local time, which also follows daylight-saving changes."""
     hour = _utc_hour(session, Alert.event_time)
@@ -223,12 +240,19 @@ def _minutes(seconds: float | None) -> float | None:
 def incidents(*, session: Session, school_id: int, start: datetime, end: datetime) -> IncidentFigures:
     raised = [Incident.school_id == school_id, Incident.created_at >= start, Incident.created_at < end]
     by_category = session.execute(
-        select(Incident.category, func.count()).where(*raised).group_by(Incident.category).order_by(func.count().desc(), Incident.category)
+        select(Incident.category, func.count())
+        .where(*raised)
+        .group_by(Incident.category)
+        .order_by(func.count().desc(), Incident.category)
     ).all()
     outcome = func.coalesce(Case.status, "no case")
     outcomes = session.execute(
-        select(outcome, func.count()).select_from(Incident).outerjoin(Case, Case.id == Incident.case_id)
-        .where(*raised).group_by(outcome).order_by(func.count().desc(), outcome)
+        select(outcome, func.count())
+        .select_from(Incident)
+        .outerjoin(Case, Case.id == Incident.case_id)
+        .where(*raised)
+        .group_by(outcome)
+        .order_by(func.count().desc(), outcome)
     ).all()
     return IncidentFigures(
         raised=sum(count for _, count in by_category),
@@ -241,18 +265,28 @@ def _escalation_target(session: Session):
     """(has a target, acknowledged within it): within ``ack_minutes`` of the escalation starting."""
     waited = _seconds_between(session, Escalation.started_at, Escalation.acknowledged_at)
     with_target = func.sum(case((Escalation.ack_minutes.is_not(None), 1), else_=0))
-    within = func.sum(case((Escalation.acknowledged_at.is_not(None) & (waited <= Escalation.ack_minutes * 60), 1), else_=0))
+    within = func.sum(
+        case((Escalation.acknowledged_at.is_not(None) & (waited <= Escalation.ack_minutes * 60), 1), else_=0)
+    )
     return func.coalesce(with_target, 0), func.coalesce(within, 0)
 
 
 def escalations(*, session: Session, school_id: int, start: datetime, end: datetime) -> EscalationFigures:
     started = [Escalation.school_id == school_id, Escalation.started_at >= start, Escalation.started_at < end]
     by_status = session.execute(
-        select(Escalation.status, func.count()).where(*started).group_by(Escalation.status).order_by(Escalation.status)
+        select(Escalation.status, func.count())
+        .where(*started)
+        .group_by(Escalation.status)
+        .order_by(Escalation.status)
     ).all()
     waited = _seconds_between(session, Escalation.started_at, Escalation.acknowledged_at)
     acknowledged, mean, longest, with_target, within = session.execute(
-        select(func.count(Escalation.acknowledged_at), func.avg(waited), func.max(waited), *_escalation_target(session)).where(*started)
+        select(
+            func.count(Escalation.acknowledged_at),
+            func.avg(waited),
+            func.max(waited),
+            *_escalation_target(session),
+        ).where(*started)
     ).one()
     return EscalationFigures(
         escalations=sum(count for _, count in by_status),
@@ -277,7 +311,10 @@ def year_groups(*, session: Session, school_id: int, start: datetime, end: datet
         .where(*_alerts_in([school_id], start, end))
         .group_by(group)
     ).all()
-    return [Count(label=label, count=count) for label, count in sorted(rows, key=lambda row: (row[0] == NOT_KNOWN, row[0]))]
+    return [
+        Count(label=label, count=count)
+        for label, count in sorted(rows, key=lambda row: (row[0] == NOT_KNOWN, row[0]))
+    ]
 
 
 def _verdicts():
@@ -286,9 +323,15 @@ def _verdicts():
     return func.count(), func.coalesce(triaged, 0), func.coalesce(false_positives, 0)
 
 
-def false_positives(*, session: Session, school_ids: Sequence[int] | None, start: datetime, end: datetime) -> FalsePositives:
-    alerts, triaged, fps = session.execute(select(*_verdicts()).where(*_alerts_in(school_ids, start, end))).one()
-    return FalsePositives(alerts=alerts, triaged=triaged, false_positives=fps, share_percent=_percent(fps, triaged))
+def false_positives(
+    *, session: Session, school_ids: Sequence[int] | None, start: datetime, end: datetime
+) -> FalsePositives:
+    alerts, triaged, fps = session.execute(
+        select(*_verdicts()).where(*_alerts_in(school_ids, start, end))
+    ).one()
+    return FalsePositives(
+        alerts=alerts, triaged=triaged, false_positives=fps, share_percent=_percent(fps, triaged)
+    )
 
 
 def rule_quality(
@@ -297,13 +340,21 @@ def rule_quality(
     """Per rule and per category: alerts and the share officers marked as false positives."""
     conditions = _alerts_in(school_ids, *days_bounds(first, last, tz))
     by_rule = session.execute(
-        select(Alert.rule_id, Alert.category, *_verdicts()).where(*conditions).group_by(Alert.rule_id, Alert.category)
+        select(Alert.rule_id, Alert.category, *_verdicts())
+        .where(*conditions)
+        .group_by(Alert.rule_id, Alert.category)
     ).all()
-    by_category = session.execute(select(Alert.category, *_verdicts()).where(*conditions).group_by(Alert.category)).all()
+    by_category = session.execute(
+        select(Alert.category, *_verdicts()).where(*conditions).group_by(Alert.category)
+    ).all()
 
     def row(rule_id: str, category: str, alerts: int, triaged: int, fps: int) -> RuleQuality:
         return RuleQuality(
-            rule_id=rule_id, category=category, alerts=alerts, triaged=triaged, false_positives=fps,
+            rule_id=rule_id,
+            category=category,
+            alerts=alerts,
+            triaged=triaged,
+            false_positives=fps,
             share_percent=_percent(fps, triaged),
         )
 
@@ -345,6 +396,56 @@ def monthly(*, session: Session, school_id: int, month: str, tz: ZoneInfo) -> Mo
     )
 
 
+TRIAGE_PERCENTILES = (0.5, 0.9)
+
+
+def triage_times(
+    *, session: Session, start: datetime, end: datetime, by_school: bool
+) -> dict[int | None, tuple[int, float | None, float | None]]:
+    """Time from alert to triage decision for alerts raised in [start, end): per school (or overall,
+    keyed None) the number of alerts with a decision time, and the median and 90th percentile in seconds.
+
+    Both percentiles are continuous (interpolated), as PostgreSQL's ``percentile_cont``, which is used
+    there; elsewhere (SQLite) the same figure is computed in SQL from each duration's rank within its
+    group, so only one row per school leaves the database either way."""
+    waited = _seconds_between(session, Alert.created_at, Alert.triaged_at)
+    timed = [*_alerts_in(None, start, end), Alert.triaged_at.is_not(None)]
+    group = [Alert.school_id] if by_school else []
+    if session.get_bind().dialect.name == "postgresql":
+        percentiles = [func.percentile_cont(p).within_group(waited) for p in TRIAGE_PERCENTILES]
+        query = select(*group, func.count(), *percentiles).where(*timed)
+    else:
+        ranked = (
+            select(
+                *(column.label("school_id") for column in group),
+                waited.label("waited"),
+                func.row_number().over(partition_by=group or None, order_by=waited).label("rank"),
+                func.count().over(partition_by=group or None).label("n"),
+            )
+            .where(*timed)
+            .subquery()
+        )
+
+        def percentile(p: float) -> ColumnElement[float]:
+            # percentile_cont: the value at 0-based position p * (n - 1), interpolated between its neighbours.
+            position = literal(p, Float) * (ranked.c.n - 1)
+            below = cast(position, Integer)  # the floor, as positions are never negative
+            fraction = position - below
+            return func.sum(
+                case((ranked.c.rank == below + 1, ranked.c.waited * (1 - fraction)), else_=0)
+                + case((ranked.c.rank == below + 2, ranked.c.waited * fraction), else_=0)
+            )
+
+        group = [ranked.c.school_id] if by_school else []
+        query = select(*group, func.max(ranked.c.n), *(percentile(p) for p in TRIAGE_PERCENTILES))
+    if group:
+        query = query.group_by(*group)
+    rows = session.execute(query).all()
+    if not by_school:
+        return {None: tuple(rows[0]) if rows and rows[0][0] else (0, None, None)}
+    return {school_id: (count, median, p90) for school_id, count, median, p90 in rows}
+
+
 def quarterly(*, session: Session, quarter: str, tz: ZoneInfo) -> QuarterlyReport:
     """KPIs per school and overall; each figure is one grouped query over all schools."""
     start, end = quarter_bounds(quarter, tz)
@@ -352,15 +453,24 @@ def quarterly(*, session: Session, quarter: str, tz: ZoneInfo) -> QuarterlyRepor
     def per_school(query) -> dict[int, tuple]:
         return {school_id: tuple(values) for school_id, *values in session.execute(query).all()}
 
-    enrolled = per_school(select(Device.school_id, func.count()).where(_enrolled_in(start, end)).group_by(Device.school_id))
-    active = select(Event.device_id).where(Event.time >= start, Event.time < end).group_by(Event.device_id).subquery()
+    enrolled = per_school(
+        select(Device.school_id, func.count()).where(_enrolled_in(start, end)).group_by(Device.school_id)
+    )
+    active = (
+        select(Event.device_id)
+        .where(Event.time >= start, Event.time < end)
+        .group_by(Event.device_id)
+        .subquery()
+    )
     seen = per_school(
         select(Device.school_id, func.count())
         .join(active, active.c.device_id == Device.id)
         .where(_enrolled_in(start, end))
         .group_by(Device.school_id)
     )
-    verdicts = per_school(select(Alert.school_id, *_verdicts()).where(*_alerts_in(None, start, end)).group_by(Alert.school_id))
+    verdicts = per_school(
+        select(Alert.school_id, *_verdicts()).where(*_alerts_in(None, start, end)).group_by(Alert.school_id)
+    )
     raised = [Incident.created_at >= start, Incident.created_at < end]
     first_ack = (
         select(Escalation.incident_id, func.min(Escalation.acknowledged_at).label("at"))
@@ -387,8 +497,16 @@ def quarterly(*, session: Session, quarter: str, tz: ZoneInfo) -> QuarterlyRepor
         .group_by(Case.school_id)
     )
 
-    def performance(school_id: int | None, name: str, figures: dict[str, tuple]) -> SchoolPerformance:
+    triage = triage_times(session=session, start=start, end=end, by_school=True)
+
+    def performance(
+        school_id: int | None,
+        name: str,
+        figures: dict[str, tuple],
+        triaged: tuple[int, float | None, float | None],
+    ) -> SchoolPerformance:
         (devices,), (seen_devices,) = figures["enrolled"], figures["seen"]
+        timed, median, p90 = triaged
         alerts, triaged, fps = figures["verdicts"]
         incident_count, ack_seconds, acknowledged = figures["incidents"]
         with_target, within = figures["targets"]
@@ -402,6 +520,9 @@ def quarterly(*, session: Session, quarter: str, tz: ZoneInfo) -> QuarterlyRepor
             alerts=alerts,
             alerts_per_100_devices=round(100 * alerts / devices, 1) if devices else None,
             false_positive_share_percent=_percent(fps, triaged),
+            alerts_with_triage_time=timed,
+            median_alert_to_triage_minutes=_minutes(median),
+            p90_alert_to_triage_minutes=_minutes(p90),
             incidents=incident_count,
             mean_incident_to_ack_minutes=_minutes(ack_seconds / acknowledged) if acknowledged else None,
             escalations_with_target=with_target,
@@ -422,15 +543,27 @@ def quarterly(*, session: Session, quarter: str, tz: ZoneInfo) -> QuarterlyRepor
     }
     schools = session.execute(select(School.id, School.name).order_by(School.name)).all()
     rows = [
-        performance(school_id, name, {key: table.get(school_id, empty) for key, (table, empty) in tables.items()})
+        performance(
+            school_id,
+            name,
+            {key: table.get(school_id, empty) for key, (table, empty) in tables.items()},
+            triage.get(school_id, (0, None, None)),
+        )
         for school_id, name in schools
     ]
-    # Overall: sums of the schools' counts, so the means and shares are weighted by volume.
+    # Overall: sums of the schools' counts, so the means and shares are weighted by volume; the
+    # percentiles are of all schools' alerts together (a median of medians would be another figure).
     totals = {
         key: tuple(sum(values[index] or 0 for values in table.values()) for index in range(len(empty)))
         for key, (table, empty) in tables.items()
     }
-    return QuarterlyReport(quarter=quarter, timezone=tz.key, schools=rows, overall=performance(None, "All schools", totals))
+    overall_triage = triage_times(session=session, start=start, end=end, by_school=False)[None]
+    return QuarterlyReport(
+        quarter=quarter,
+        timezone=tz.key,
+        schools=rows,
+        overall=performance(None, "All schools", totals, overall_triage),
+    )
 
 
 def weekly(*, session: Session, week: str, tz: ZoneInfo, today: date) -> WeeklyReport:
@@ -471,13 +604,23 @@ def weekly(*, session: Session, week: str, tz: ZoneInfo, today: date) -> WeeklyR
         as_of=as_of,
         cases=[
             LiveCase(
-                id=record.id, school_name=school_name, pupil=record.pupil, title=record.title, type=record.type,
-                severity=record.severity, status=record.status, owner=owner_name, due_on=record.due_on,
-                days_to_deadline=(record.due_on - as_of).days, changes_this_week=changes.get(record.id, []),
+                id=record.id,
+                school_name=school_name,
+                pupil=record.pupil,
+                title=record.title,
+                type=record.type,
+                severity=record.severity,
+                status=record.status,
+                owner=owner_name,
+                due_on=record.due_on,
+                days_to_deadline=(record.due_on - as_of).days,
+                changes_this_week=changes.get(record.id, []),
             )
             for record, school_name, owner_name in cases
         ],
-        allocation=[OfficerLoad(owner=name, open_cases=count, overdue=late) for name, count, late in allocation],
+        allocation=[
+            OfficerLoad(owner=name, open_cases=count, overdue=late) for name, count, late in allocation
+        ],
     )
 
 
@@ -489,7 +632,9 @@ def store_monthly(*, session: Session, report: MonthlyReport, generated_by: str)
     figures = report.model_dump(mode="json")
     stored = get_stored(session=session, school_id=report.school_id, month=report.month)
     if stored is None:
-        stored = StoredReport(school_id=report.school_id, month=report.month, figures=figures, generated_by=generated_by)
+        stored = StoredReport(
+            school_id=report.school_id, month=report.month, figures=figures, generated_by=generated_by
+        )
         session.add(stored)
     else:
         stored.figures, stored.generated_by, stored.generated_at = figures, generated_by, utcnow()
@@ -511,6 +656,8 @@ def list_stored(*, session: Session, school_ids: Sequence[int] | None = None) ->
     return list(session.scalars(query.order_by(StoredReport.month.desc(), StoredReport.school_id)))
 
 
-def generate_monthly(*, session: Session, school_id: int, month: str, tz: ZoneInfo, generated_by: str) -> StoredReport:
+def generate_monthly(
+    *, session: Session, school_id: int, month: str, tz: ZoneInfo, generated_by: str
+) -> StoredReport:
     report = monthly(session=session, school_id=school_id, month=month, tz=tz)
     return store_monthly(session=session, report=report, generated_by=generated_by)

@@ -43,15 +43,31 @@ def _checked(figures):
 
 
 def _respond(
-    request: Request, document: Document, fmt: Format, name: str, base: str, generated: str = "", regenerate: str = ""
+    request: Request,
+    document: Document,
+    fmt: Format,
+    name: str,
+    base: str,
+    generated: str = "",
+    regenerate: str = "",
 ) -> Response:
     if fmt == "pdf":
-        return Response(documents.pdf(document), media_type="application/pdf", headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'})
+        return Response(
+            documents.pdf(document),
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'},
+        )
     if fmt == "csv":
-        return Response(documents.to_csv(document), media_type="text/csv; charset=utf-8", headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+        return Response(
+            documents.to_csv(document),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
     links = [("Download PDF", f"{base}/pdf"), ("Download CSV", f"{base}/csv")]
     return templates.TemplateResponse(
-        request, "reports/document.html", {"doc": document, "pdf": False, "links": links, "generated": generated, "regenerate": regenerate}
+        request,
+        "reports/document.html",
+        {"doc": document, "pdf": False, "links": links, "generated": generated, "regenerate": regenerate},
     )
 
 
@@ -93,7 +109,9 @@ def index(
     return templates.TemplateResponse(request, "reports/index.html", context)
 
 
-def _monthly_stored(session: Session, settings: Settings, school_id: int, month: str, user: User, regenerate: bool) -> StoredReport | None:
+def _monthly_stored(
+    session: Session, settings: Settings, school_id: int, month: str, user: User, regenerate: bool
+) -> StoredReport | None:
     """The stored report of an ended month (made now if missing); None for the month in progress."""
     tz = _tz(settings)
     _, end = _checked(lambda: service.month_bounds(month, tz))
@@ -101,7 +119,9 @@ def _monthly_stored(session: Session, settings: Settings, school_id: int, month:
         return None
     stored = service.get_stored(session=session, school_id=school_id, month=month)
     if stored is None or regenerate:
-        stored = service.generate_monthly(session=session, school_id=school_id, month=month, tz=tz, generated_by=user.username)
+        stored = service.generate_monthly(
+            session=session, school_id=school_id, month=month, tz=tz, generated_by=user.username
+        )
     return stored
 
 
@@ -155,8 +175,12 @@ def weekly(
     settings: Settings = Depends(get_settings),
 ) -> Response:
     tz = _tz(settings)
-    report = _checked(lambda: service.weekly(session=session, week=week, tz=tz, today=utcnow().astimezone(tz).date()))
-    return _respond(request, documents.weekly_document(report), fmt, f"live-cases-{week}", f"/reports/weekly/{week}")
+    report = _checked(
+        lambda: service.weekly(session=session, week=week, tz=tz, today=utcnow().astimezone(tz).date())
+    )
+    return _respond(
+        request, documents.weekly_document(report), fmt, f"live-cases-{week}", f"/reports/weekly/{week}"
+    )
 
 
 @pages.get("/quarterly/{quarter}", response_class=HTMLResponse)
@@ -170,7 +194,13 @@ def quarterly(
     settings: Settings = Depends(get_settings),
 ) -> Response:
     report = _checked(lambda: service.quarterly(session=session, quarter=quarter, tz=_tz(settings)))
-    return _respond(request, documents.quarterly_document(report), fmt, f"performance-{quarter}", f"/reports/quarterly/{quarter}")
+    return _respond(
+        request,
+        documents.quarterly_document(report),
+        fmt,
+        f"performance-{quarter}",
+        f"/reports/quarterly/{quarter}",
+    )
 
 
 @pages.get("/rules/{first}/{last}", response_class=HTMLResponse)
@@ -185,5 +215,15 @@ def rules(
     settings: Settings = Depends(get_settings),
 ) -> Response:
     visible = visible_school_ids(user, session)
-    report = _checked(lambda: service.rule_quality(session=session, first=first, last=last, tz=_tz(settings), school_ids=visible))
-    return _respond(request, documents.rules_document(report), fmt, f"rule-quality-{first}-{last}", f"/reports/rules/{first}/{last}")
+    report = _checked(
+        lambda: service.rule_quality(
+            session=session, first=first, last=last, tz=_tz(settings), school_ids=visible
+        )
+    )
+    return _respond(
+        request,
+        documents.rules_document(report),
+        fmt,
+        f"rule-quality-{first}-{last}",
+        f"/reports/rules/{first}/{last}",
+    )

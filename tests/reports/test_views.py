@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,12 @@ def test_report_pages(sessions: sessionmaker[Session], tmp_path: Path) -> None:
         history = build(session)
         session.add_all(
             [
-                User(username="dsl.hs", password_hash=password_hash(), role=Role.dsl, school_id=history.hillside),
+                User(
+                    username="dsl.hs",
+                    password_hash=password_hash(),
+                    role=Role.dsl,
+                    school_id=history.hillside,
+                ),
                 User(username="gov", password_hash=password_hash(), role=Role.governance),
             ]
         )
@@ -56,7 +63,22 @@ def test_report_pages(sessions: sessionmaker[Session], tmp_path: Path) -> None:
         weekly = gov.get("/reports/weekly/2026-W44")
         assert weekly.status_code == 200 and "Sam Officer" in weekly.text and "2 overdue" in weekly.text
         quarterly = gov.get("/reports/quarterly/2026-Q4")
-        assert quarterly.status_code == 200 and "112.5" in quarterly.text and "<svg" in quarterly.text
+        assert quarterly.status_code == 200 and "137.5" in quarterly.text and "<svg" in quarterly.text
+        rows = list(csv.reader(io.StringIO(gov.get("/reports/quarterly/2026-Q4/csv").text)))
+        assert ["Median minutes from alert to triage", "8.0"] in rows
+        assert ["90th percentile minutes from alert to triage", "186.0"] in rows
+        triage = rows[rows.index(["Time from alert to triage"]) + 1 :][:4]
+        assert triage == [
+            [
+                "School",
+                "Alerts with a triage time",
+                "Median minutes alert to triage",
+                "90th percentile minutes alert to triage",
+            ],
+            ["Brookfield Primary", "2", "3.5", "4.7"],
+            ["Hillside School", "6", "20.0", "270.0"],
+            ["All schools", "8", "8.0", "186.0"],
+        ]
         assert gov.get("/reports/quarterly/2026-Q4/pdf").content.startswith(b"%PDF-")
         rules = gov.get("/reports/rules/2026-10-01/2026-10-31/csv")
         assert "bullying.insults,bullying,5,3,2,66.7 %" in rules.text
