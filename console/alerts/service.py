@@ -243,6 +243,14 @@ def triage(*, alert: Alert, decision: TriageDecision, reason: str, actor: str, n
     alert.triaged_at = now or utcnow()
 
 
+def mark_in_incident(*, alert: Alert, incident_id: int, actor: str, now: datetime) -> None:
+    """Raising an incident is the alert's triage decision: it counts in the time-to-triage figures."""
+    alert.status = AlertStatus.incident
+    alert.triage_reason = f"raised as incident {incident_id}"
+    alert.triaged_by = actor
+    alert.triaged_at = now
+
+
 def rule_quality(*, session: Session, school_ids: Sequence[int] | None = None) -> list[RuleQuality]:
     """Per rule (rule_id "" is the model alone): decided alerts and false positives, worst first."""
     false_positive = func.sum(case((Alert.status == AlertStatus.false_positive, 1), else_=0))

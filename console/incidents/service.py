@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from console.alerts import service as alerts_service
-from console.alerts.models import Alert, AlertStatus
+from console.alerts.models import Alert
 from console.audit.service import record
 from console.cases import service as cases
 from console.cases.models import Case
@@ -103,7 +103,7 @@ def create(*, session: Session, settings: Settings, data: IncidentCreate, actor:
     session.add(incident)
     session.flush()
     for alert in alerts:
-        alert.status = AlertStatus.incident
+        alerts_service.mark_in_incident(alert=alert, incident_id=incident.id, actor=actor, now=now)
         session.add(IncidentAlert(incident_id=incident.id, alert_id=alert.id))
     for screenshot_id in sorted(set(data.screenshot_ids)):
         session.add(IncidentScreenshot(incident_id=incident.id, screenshot_id=screenshot_id))

@@ -36,6 +36,7 @@ def test_incident_report_pdf_and_case(sessions: sessionmaker[Session], tmp_path:
                                                         category="self_harm", risk=4, actions="Refer to CAMHS.",
                                                         evidence_keys=chosen, screenshot_ids=[shots[0].id]))
         assert first.status == second.status == AlertStatus.incident
+        assert (first.triaged_by, first.triaged_at) == ("o.fficer", AT.replace(hour=12)), "raising is the triage decision"
         assert [item["text"] for item in incident.evidence] == ["i want to hurt myself tonight", "nobody would miss me"]
         case = session.get_one(Case, incident.case_id)
         assert (case.type, case.severity, case.pupil) == (CaseType.child_protection, 4, "p.smith")
