@@ -127,7 +127,7 @@ def purge() -> None:
     settings = Settings()
     with transaction(_sessions(settings)) as session:
         run = service.purge(session=session, settings=settings, now=utcnow(), actor="cli",
-                            date_of_birth=service.unknown_date_of_birth)
+                            date_of_birth=service.register_date_of_birth(session))
     typer.echo(", ".join(f"{n} {kind}" for kind, n in run.counts.items()))
     for case_id, why in run.kept.get("cases", {}).items():
         typer.echo(f"kept case {case_id}: {why}")

@@ -15,7 +15,8 @@ PURGE_HOUR = 2
 
 def purge(sessions: sessionmaker[Session], settings: Settings) -> None:
     with transaction(sessions) as session:
-        service.purge(session=session, settings=settings, now=utcnow(), date_of_birth=service.unknown_date_of_birth)
+        service.purge(session=session, settings=settings, now=utcnow(),
+                      date_of_birth=service.register_date_of_birth(session))
 
 
 def register_jobs(scheduler: BaseScheduler, sessions: sessionmaker[Session], settings: Settings) -> None:

@@ -35,7 +35,7 @@ from console.incidents import service as incidents
 from console.incidents.models import Incident, IncidentAlert, IncidentRead, IncidentScreenshot
 from console.notify.models import Delivery
 from console.records.models import PurgeRun
-from console.schools.models import School
+from console.schools.models import Pupil, School
 from console.settings import Settings
 
 # (school id, pupil username) → date of birth, or None when it is not known.
@@ -46,9 +46,18 @@ class RecordsError(Exception):
     """A records request that cannot be met; the message says why."""
 
 
-def unknown_date_of_birth(school_id: int, pupil: str) -> date | None:
-    """Until the pupil register holds dates of birth: none is known, so child-protection cases are kept."""
-    return None
+def register_date_of_birth(session: Session) -> DateOfBirth:
+    """Dates of birth from the pupil register (imported from the school's MIS), by school and device username.
+
+    A pupil missing from the register, or imported without a date of birth, gives None: their closed
+    child-protection cases are kept until the date is recorded.
+    """
+    def lookup(school_id: int, pupil: str) -> date | None:
+        return session.scalar(
+            select(Pupil.date_of_birth).where(Pupil.school_id == school_id, Pupil.username == pupil)
+        )
+
+    return lookup
 
 
 def _birthday(born: date, age: int) -> date:

@@ -113,7 +113,7 @@ def statistics(fmt: Format, start: datetime | None = None, end: datetime | None 
 def purge_now(user: User = Depends(admins), session: Session = Depends(get_session),
               settings: Settings = Depends(get_settings)) -> dict:
     run = service.purge(session=session, settings=settings, now=utcnow(), actor=user.username,
-                        date_of_birth=service.unknown_date_of_birth)
+                        date_of_birth=service.register_date_of_birth(session))
     return {"id": run.id, "counts": run.counts, "kept": run.kept}
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
@@ -70,6 +70,8 @@ class Pupil(Base):
     surname: Mapped[str] = mapped_column(String(100))
     year_group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id"), default=None)
     form_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id"), default=None)
+    # From the MIS export when it has one; closed child-protection cases are kept until the pupil's 25th birthday.
+    date_of_birth: Mapped[date | None] = mapped_column(default=None)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -128,6 +130,7 @@ class PupilRead(BaseModel):
     surname: str
     year_group_id: int | None
     form_id: int | None
+    date_of_birth: date | None
 
 
 class ImportResult(BaseModel):

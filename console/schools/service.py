@@ -6,7 +6,7 @@ import io
 import re
 import secrets
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -159,6 +159,9 @@ def inventory(*, session: Session, school_id: int) -> list[InventoryDevice]:
 # --- CSV import (the columns a school MIS or asset list exports) -----------------------------------------
 
 PUPIL_COLUMNS = ("UPN", "Surname", "Forename", "Year", "Reg", "Username")
+# Optional: the pupil's date of birth, under either name (MIS exports differ), as DD/MM/YYYY or YYYY-MM-DD.
+DATE_OF_BIRTH_COLUMNS = ("Date of Birth", "DOB")
+OLDEST_PUPIL_YEARS = 30
 DEVICE_COLUMNS = ("Hostname", "Asset Tag", "Room", "Operating System")
 UPN = re.compile(r"[A-Z][0-9]{12}")
 HOSTNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,254}")
@@ -201,8 +204,31 @@ def _year_name(value: str) -> str:
     return f"Year {int(match.group(1))}"
 
 
-def import_pupils(*, session: Session, school: School, text: str) -> ImportResult:
-    """Create or update pupils by UPN; each bad row is refused with its line number and the reason."""
+def parse_date_of_birth(value: str, *, today: date) -> date:
+    """``31/01/2012`` or ``2012-01-31`` → a date; ValueError (saying what is wrong) for anything else."""
+    text = value.strip()
+    born = None
+    for pattern in ("%d/%m/%Y", "%Y-%m-%d"):
+        try:
+            born = datetime.strptime(text, pattern).date()
+            break
+        except ValueError:
+            continue
+    if born is None:
+        raise ValueError(f"Date of Birth {value!r} is not a date (DD/MM/YYYY or YYYY-MM-DD)")
+    if born > today:
+        raise ValueError(f"Date of Birth {value!r} is in the future")
+    if born.year < today.year - OLDEST_PUPIL_YEARS:
+        raise ValueError(f"Date of Birth {value!r} is more than {OLDEST_PUPIL_YEARS} years ago")
+    return born
+
+
+def import_pupils(*, session: Session, school: School, text: str, today: date | None = None) -> ImportResult:
+    """Create or update pupils by UPN; each bad row is refused with its line number and the reason.
+
+    A "Date of Birth" (or "DOB") column is optional; a blank one leaves a pupil's recorded date as it was.
+    """
+    today = today or utcnow().date()
     result = ImportResult()
     existing = {p.upn: p for p in pupils(session=session, school_id=school.id)}
     username_owner = {p.username: p.upn for p in existing.values()}
@@ -227,6 +253,13 @@ def import_pupils(*, session: Session, school: School, text: str) -> ImportResul
             problems.append(str(error))
         if len(row["Reg"]) > 100:
             problems.append("Reg must be at most 100 characters")
+        born_text = next((row[column] for column in DATE_OF_BIRTH_COLUMNS if row.get(column)), "")
+        born = None
+        if born_text:
+            try:
+                born = parse_date_of_birth(born_text, today=today)
+            except ValueError as error:
+                problems.append(str(error))
         if problems:
             result.errors.append((line, "; ".join(problems)))
             continue
@@ -244,6 +277,8 @@ def import_pupils(*, session: Session, school: School, text: str) -> ImportResul
             result.updated += 1
         pupil.username, pupil.forename, pupil.surname = username, row["Forename"], row["Surname"]
         pupil.year_group_id, pupil.form_id = year_group.id, form.id if form else None
+        if born is not None:
+            pupil.date_of_birth = born
         pupil.updated_at = utcnow()
         username_owner[username] = upn
         session.flush()

@@ -90,7 +90,8 @@ def import_pupils_api(
     school_id: int, csv_text: str = _CSV_BODY, user: User = Depends(pupil_importers),
     session: Session = Depends(get_session),
 ) -> ImportResult:
-    """Columns: UPN, Surname, Forename, Year, Reg, Username. Pupils are matched by UPN."""
+    """Columns: UPN, Surname, Forename, Year, Reg, Username, and optionally Date of Birth (or DOB) as DD/MM/YYYY
+    or YYYY-MM-DD. Pupils are matched by UPN."""
     return _import(session, user, _visible_school(session, user, school_id), "pupils", csv_text)
 
 

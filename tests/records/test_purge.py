@@ -18,9 +18,11 @@ from console.events.models import Event, Screenshot
 from console.incidents import service as incidents
 from console.incidents.models import Incident, IncidentCreate
 from console.people.models import Role, User
+from console.records import scheduled
 from console.records import service as records
+from console.schools import service as schools
 from console.settings import Settings
-from console.store import transaction
+from console.store import transaction, utcnow
 
 NOW = datetime(2031, 6, 2, 3, 0, tzinfo=UTC)
 LONG_AGO = datetime(2020, 3, 2, 10, 0, tzinfo=UTC)
@@ -96,6 +98,45 @@ def test_open_case_has_no_expiry(sessions: sessionmaker[Session], tmp_path: Path
             alert_ids=[alert.id], summary="s", category="self_harm", risk=5))
         case = session.get_one(Case, incident.case_id)
         with pytest.raises(records.RecordsError, match="is not closed"):
-            records.case_expiry(case=case, settings=settings, date_of_birth=records.unknown_date_of_birth)
-        records.purge(session=session, settings=settings, now=NOW, date_of_birth=records.unknown_date_of_birth)
+            records.case_expiry(case=case, settings=settings, date_of_birth=records.register_date_of_birth(session))
+        records.purge(session=session, settings=settings, now=NOW, date_of_birth=records.register_date_of_birth(session))
         assert session.get(Case, case.id) is not None and session.get(Alert, alert.id) is not None
+
+
+def test_scheduled_purge_keeps_child_protection_cases_until_the_25th_birthday_in_the_register(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """The nightly job reads dates of birth from the pupil register: a closed child-protection case goes once the
+    pupil is 25, stays while they are younger, and stays (said why) when the register has no date."""
+    settings = Settings(data_dir=tmp_path)
+    today = utcnow().date()
+    this_day_25_years_ago = date(today.year - 25, today.month, min(today.day, 28))  # no 29 February trouble
+    turned_25 = this_day_25_years_ago - timedelta(days=2)
+    turns_25_soon = this_day_25_years_ago + timedelta(days=5)
+    with transaction(sessions) as session:
+        school = factories.school(session)
+        session.add(User(username="owner", role=Role.officer))
+        imported = schools.import_pupils(session=session, school=school, text=(
+            "UPN,Surname,Forename,Year,Reg,Username,Date of Birth\n"
+            f"A123456789012,Old,Ann,13,,grown,{turned_25:%d/%m/%Y}\n"
+            f"B123456789012,Young,Ben,13,,almost,{turns_25_soon.isoformat()}\n"
+            "C123456789012,Blank,Cat,13,,undated,\n"))
+        assert imported.errors == [] and imported.created == 3
+        grown = closed_case(session, settings, school, "grown", CaseType.child_protection, LONG_AGO)
+        almost = closed_case(session, settings, school, "almost", CaseType.child_protection, LONG_AGO)
+        undated = closed_case(session, settings, school, "undated", CaseType.child_protection, LONG_AGO)
+        ids = {"grown": grown.id, "almost": almost.id, "undated": undated.id}
+
+    scheduled.purge(sessions, settings)
+
+    with transaction(sessions) as session:
+        assert set(session.scalars(select(Case.id))) == {ids["almost"], ids["undated"]}
+        assert session.scalar(select(func.count()).select_from(Incident).where(Incident.pupil == "grown")) == 0
+        assert session.scalar(select(func.count()).select_from(Incident).where(Incident.pupil == "almost")) == 1
+        [run] = records.purge_runs(session=session)
+        assert run.deleted["cases"] == [ids["grown"]]
+        assert run.kept["cases"] == {str(ids["undated"]): "date of birth unknown: kept until it is recorded"}
+        almost_case = session.get_one(Case, ids["almost"])
+        expiry = records.case_expiry(case=almost_case, settings=settings,
+                                     date_of_birth=records.register_date_of_birth(session))
+        assert expiry is not None and expiry > today and expiry.year == turns_25_soon.year + 25

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from console.schools import service as schools
 from console.schools.models import Phase
 from console.store import transaction
-from support.web import seed, serve
+from support.web import csrf_of, seed, serve
 
 PUPILS = """\ufeffUPN,Surname,Forename,Year,Reg,Username
 A123456789012,Jones,Amelia,Year 7,7B,amelia.jones
@@ -82,3 +83,58 @@ def test_import_over_http_by_role(sessions: sessionmaker[Session], tmp_path: Pat
         reply = client.post(f"/api/schools/{ids.riverside}/devices/import", headers=technician,
                             content=b"Hostname,Asset Tag,Room,Operating System\nRA-01,A1,IT1,Windows 11\n")
         assert reply.json() == {"created": 1, "updated": 0, "errors": []}
+
+
+def test_pupils_import_dates_of_birth(sessions: sessionmaker[Session], tmp_path: Path) -> None:
+    today = date(2024, 9, 1)
+    text = ("UPN,Surname,Forename,Year,Reg,Username,Date of Birth\n"
+            "A123456789012,Jones,Amelia,Year 7,7B,amelia.jones,14/03/2013\n"
+            "B123456789012,Smith,Oliver,8,8A,oliver.smith,2012-11-30\n"
+            "C123456789012,Khan,Isla,7,7B,isla.khan,\n"
+            "D123456789012,Wood,Noah,7,7B,noah.wood,31/02/2013\n"
+            "E123456789012,Patel,Ava,7,7B,ava.patel,03/14/2013\n"
+            "F123456789012,Brown,Leo,7,7B,leo.brown,01/01/2030\n"
+            "G123456789012,Green,Mia,7,7B,mia.green,01/01/1970\n")
+    with transaction(sessions) as session:
+        school = schools.create(session=session, name="Riverside", phase=Phase.secondary)
+        result = schools.import_pupils(session=session, school=school, text=text, today=today)
+        assert (result.created, result.updated) == (3, 0)
+        assert result.errors == [
+            (5, "Date of Birth '31/02/2013' is not a date (DD/MM/YYYY or YYYY-MM-DD)"),
+            (6, "Date of Birth '03/14/2013' is not a date (DD/MM/YYYY or YYYY-MM-DD)"),
+            (7, "Date of Birth '01/01/2030' is in the future"),
+            (8, "Date of Birth '01/01/1970' is more than 30 years ago"),
+        ]
+        born = {p.username: p.date_of_birth for p in schools.pupils(session=session, school_id=school.id)}
+        assert born == {"amelia.jones": date(2013, 3, 14), "oliver.smith": date(2012, 11, 30), "isla.khan": None}
+        # The column is optional, may be called DOB, and a blank keeps what was recorded.
+        again = schools.import_pupils(session=session, school=school, today=today, text=(
+            "UPN,Surname,Forename,Year,Reg,Username\nA123456789012,Jones,Amelia,7,7B,amelia.jones\n"))
+        assert (again.updated, again.errors) == (1, [])
+        dob = schools.import_pupils(session=session, school=school, today=today, text=(
+            "UPN,Surname,Forename,Year,Reg,Username,DOB\nC123456789012,Khan,Isla,7,7B,isla.khan,02/05/2013\n"
+            "B123456789012,Smith,Oliver,8,8A,oliver.smith,\n"))
+        assert (dob.updated, dob.errors) == (2, [])
+        born = {p.username: p.date_of_birth for p in schools.pupils(session=session, school_id=school.id)}
+        assert born == {"amelia.jones": date(2013, 3, 14), "oliver.smith": date(2012, 11, 30),
+                        "isla.khan": date(2013, 5, 2)}
+
+
+def test_pupil_page_shows_the_date_of_birth(sessions: sessionmaker[Session], tmp_path: Path) -> None:
+    ids = seed(sessions)
+    with serve(sessions, tmp_path) as web:
+        dsl = web.login("dsl")
+        reply = dsl.post(f"/api/schools/{ids.riverside}/pupils/import",
+                         headers={"Content-Type": "text/csv", "X-CSRF-Token": csrf_of(dsl.get("/account").text)},
+                         content=b"UPN,Surname,Forename,Year,Reg,Username,Date of Birth\n"
+                                 b"A123456789012,Jones,Amelia,7,7B,amelia.jones,14/03/2013\n"
+                                 b"B123456789012,Smith,Oliver,8,8A,oliver.smith,\n")
+        assert reply.status_code == 200 and reply.json()["created"] == 2, reply.text
+        with transaction(sessions) as session:
+            found = {p.username: p.id for p in schools.pupils(session=session, school_id=ids.riverside)}
+        page = dsl.get(f"/schools/{ids.riverside}/pupils/{found['amelia.jones']}")
+        assert page.status_code == 200 and '<dd class="dob">14 Mar 2013</dd>' in page.text
+        page = dsl.get(f"/schools/{ids.riverside}/pupils/{found['oliver.smith']}")
+        assert '<dd class="dob">not recorded</dd>' in page.text
+        api = dsl.get(f"/api/schools/{ids.riverside}/pupils").json()
+        assert {p["username"]: p["date_of_birth"] for p in api} == {"amelia.jones": "2013-03-14", "oliver.smith": None}

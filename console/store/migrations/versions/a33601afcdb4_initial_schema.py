@@ -1,15 +1,15 @@
 """initial schema
 
-Revision ID: 03a36c324079
+Revision ID: a33601afcdb4
 Revises: 
-Create Date: 2026-11-23 11:24:56.271670
+Create Date: 2026-11-23 11:54:18.261680
 """
 from alembic import op
 import sqlalchemy as sa
 import console.store
 
 
-revision = '03a36c324079'
+revision = 'a33601afcdb4'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -355,6 +355,7 @@ def upgrade() -> None:
     sa.Column('surname', sa.String(length=100), nullable=False),
     sa.Column('year_group_id', sa.Integer(), nullable=True),
     sa.Column('form_id', sa.Integer(), nullable=True),
+    sa.Column('date_of_birth', sa.Date(), nullable=True),
     sa.Column('updated_at', console.store.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['form_id'], ['groups.id'], ),
     sa.ForeignKeyConstraint(['school_id'], ['schools.id'], ),
