@@ -28,7 +28,6 @@ from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
-from safeguard_proto.v1 import agent_pb2 as pb
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -38,6 +37,7 @@ from console.devices.models import Device
 from console.ingest.service import BatchOutcome, DeviceBatch, store_batches
 from console.ingest.validate import Limits, event_problem
 from console.store import transaction, utcnow
+from safeguard_proto.v1 import agent_pb2 as pb
 
 log = logging.getLogger(__name__)
 
