@@ -87,9 +87,6 @@ class Conditions:
     applications: tuple[str, ...] = ()
     sites: tuple[str, ...] = ()
 
-    def __bool__(self) -> bool:
-        return bool(self.phrases or self.applications or self.sites)
-
 
 @dataclass(frozen=True)
 class Example:
