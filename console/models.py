@@ -14,5 +14,6 @@ from console.policies import models as policies  # noqa: F401
 from console.records import models as records  # noqa: F401
 from console.reports import models as reports  # noqa: F401
 from console.schools import models as schools  # noqa: F401
+from console.webfilter import models as webfilter  # noqa: F401
 
 metadata = Base.metadata
