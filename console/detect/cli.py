@@ -151,7 +151,9 @@ def result_record(item_id: object, result: ScanResult) -> dict:
 
 
 def scan(
-    file: Annotated[Path | None, typer.Argument(help="JSON lines file (default: standard input).", dir_okay=False)] = None,
+    file: Annotated[
+        Path | None, typer.Argument(help="JSON lines file (default: standard input).", exists=True, dir_okay=False)
+    ] = None,
     rules_dir: RulesDir = None,
     no_model: Annotated[bool, typer.Option("--no-model", help="Rules only, without the classifier.")] = False,
     batch: Annotated[int, typer.Option(help="Lines scanned together.", min=1)] = 2000,

@@ -81,6 +81,11 @@ def test_scan_refuses_bad_lines(line: str, message: str) -> None:
     assert json.loads(done.stdout)["id"] == 0  # what came before was still written
 
 
+def test_scan_refuses_a_missing_file(tmp_path: Path) -> None:
+    done = safeguard("scan", "--no-model", str(tmp_path / "missing.jsonl"))
+    assert done.exit_code == 2 and "does not exist" in done.stderr
+
+
 def test_import_domains_merges_a_list_that_a_rule_uses(tmp_path: Path) -> None:
     rules = tmp_path / "rules"
     shutil.copytree(default_rules_dir(), rules)
