@@ -201,12 +201,15 @@ class Classifier:
                 f"{path} was written in classifier format version {stored.get('format')}, but this Safeguard "
                 f"reads format version {FORMAT_VERSION}: retrain it with `safeguard model train`"
             )
+        # Only the rows of features seen in training are stored; the others are zero.
+        coef = np.zeros((len(stored["word_idf"]) + len(stored["char_idf"]), len(stored["categories"])), np.float32)
+        coef[stored["coef_rows"]] = stored["coef"]
         return cls(
             version=stored["version"],
             categories=list(stored["categories"]),
             word_idf=stored["word_idf"].astype(np.float32),
             char_idf=stored["char_idf"].astype(np.float32),
-            coef=stored["coef"].astype(np.float32),
+            coef=coef,
             intercept=stored["intercept"],
             calibration=stored["calibration"],
             thresholds=stored["thresholds"],
@@ -215,7 +218,7 @@ class Classifier:
         )
 
     def save(self, path: Path) -> None:
-        """Write the model; weights are stored in float16 and compressed to keep the file a few MB."""
+        """Write the model: float16 weights of the features seen in training, compressed (a few MB)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         joblib.dump(
             {
@@ -225,7 +228,8 @@ class Classifier:
                 "categories": list(self.categories),
                 "word_idf": self.word_idf.astype(np.float16),
                 "char_idf": self.char_idf.astype(np.float16),
-                "coef": self.coef.astype(np.float16),
+                "coef_rows": (rows := np.flatnonzero(self.coef.any(axis=1)).astype(np.int32)),
+                "coef": self.coef[rows].astype(np.float16),
                 "intercept": self.intercept,
                 "calibration": self.calibration,
                 "thresholds": self.thresholds,

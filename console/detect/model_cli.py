@@ -19,6 +19,7 @@ from console.detect.training import (
     fit,
     load_examples,
     promotion,
+    trained_categories,
     triage_examples,
 )
 
@@ -113,7 +114,14 @@ def evaluate_command(
         typer.echo(f"  {category:16} model {metrics[category]['f1']:.3f}  rules {rules[category]:.3f}")
     if by_source:
         typer.echo("by whole source (trained without the source, scored on all of it):")
-        for source, source_metrics in evaluate_by_source(examples).items():
+        validated = evaluate_by_source(examples)
+        for source in sorted({example.source for example in examples}):
+            source_metrics = validated.get(source, {})
+            for category in trained_categories([e for e in examples if e.source == source]):
+                if category not in source_metrics:
+                    typer.echo(f"  {source}: {category} not validated (no other source has positives)")
+            if not source_metrics:
+                continue
             typer.echo(f"  {source}")
             for category, m in source_metrics.items():
                 typer.echo(
@@ -124,7 +132,8 @@ def evaluate_command(
 
 def _triage_labels(database_url: str) -> list[tuple[str, str, bool]]:
     """(text, category, is a concern) for every alert an officer has decided."""
-    from sqlalchemy import select
+    from sqlalchemy import make_url, select
+    from sqlalchemy.exc import SQLAlchemyError
 
     import console.models  # noqa: F401  (every table, so the alerts' foreign keys resolve)
     from console.alerts.models import Alert, AlertStatus
@@ -137,6 +146,9 @@ def _triage_labels(database_url: str) -> list[tuple[str, str, bool]]:
             rows = connection.execute(
                 select(Alert.text, Alert.category, Alert.status).where(Alert.status.in_(list(decided)))
             ).all()
+    except SQLAlchemyError as error:
+        shown = make_url(database_url).render_as_string(hide_password=True)
+        _fail(f"cannot read triage decisions from {shown}: {error.__class__.__name__}: {error.orig or error}")
     finally:
         engine.dispose()
     return [(text, category, decided[AlertStatus(status)]) for text, category, status in rows]

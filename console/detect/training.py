@@ -230,8 +230,12 @@ def _fit(data: _Matrix, data_fingerprint: str, categories: list[str]) -> Classif
         model = LogisticRegression(
             C=REGULARISATION_C, class_weight="balanced", solver="liblinear", random_state=SEED, max_iter=200
         )
-        model.fit(x_train[usable], train.mask(lambda e: category in e.label.positive)[usable])
-        coef[:, column] = model.coef_[0]
+        # Only the columns some text uses: the others get weight 0 anyway, and liblinear's time grows
+        # with the width of the matrix.
+        x_usable = x_train[usable]
+        active = np.unique(x_usable.indices)
+        model.fit(x_usable[:, active], train.mask(lambda e: category in e.label.positive)[usable])
+        coef[active, column] = model.coef_[0]
         intercept[column] = model.intercept_[0]
         usable = calibration.mask(lambda e: category not in e.label.unknown)
         positive = calibration.mask(lambda e: category in e.label.positive)[usable]
@@ -244,7 +248,7 @@ def _fit(data: _Matrix, data_fingerprint: str, categories: list[str]) -> Classif
             probabilities, positive, benign, THRESHOLD_BETA.get(category, 1.0)
         )
     classifier = Classifier(
-        version=f"{FORMAT_VERSION}.{data_fingerprint[:12]}",
+        version="",
         categories=categories,
         word_idf=word_idf,
         char_idf=char_idf,
@@ -258,8 +262,17 @@ def _fit(data: _Matrix, data_fingerprint: str, categories: list[str]) -> Classif
     classifier.coef = classifier.coef.astype(np.float16).astype(np.float32)
     classifier.word_idf = word_idf.astype(np.float16).astype(np.float32)
     classifier.char_idf = char_idf.astype(np.float16).astype(np.float32)
+    classifier.version = model_version(classifier)
     classifier.metrics = {"test": evaluate(classifier, data.rows(data.mask(lambda e: e.split == "test")).examples)}
     return classifier
+
+
+def model_version(classifier: Classifier) -> str:
+    """Format version, training data and a digest of the weights: a new model always gets a new version."""
+    digest = hashlib.sha256()
+    for array in (classifier.coef, classifier.intercept, classifier.calibration, classifier.thresholds):
+        digest.update((np.ascontiguousarray(array) + 0.0).tobytes())  # + 0.0 folds -0.0 into 0.0
+    return f"{FORMAT_VERSION}.{classifier.fingerprint[:10]}.{digest.hexdigest()[:8]}"
 
 
 def scores(flagged: np.ndarray, positive: np.ndarray, benign: np.ndarray) -> dict[str, float | int]:

@@ -28,6 +28,9 @@ TEMPLATES = {
         "i dont want to be alive anymore {f}", "suicide is the only way out {f}",
     ],
     ("sdcnl_reddit", "depression"): ["i feel empty and hopeless every day {f}", "i hate my life and want to die {f}"],
+    ("twitter_suicidal_positives", "suicidal"): [
+        "i just want to die tonight {f}", "i am done with life and want to end it {f}",
+    ],
     ("cyber_trolls", "aggressive"): [
         "you are a pathetic worthless loser {f}", "shut up idiot nobody likes you {f}", "everyone hates you freak {f}",
         "you ugly fat pig go away {f}",
@@ -138,6 +141,7 @@ def test_model_file_holds_no_training_text(model: Classifier, tmp_path: Path) ->
     assert set(strings) == {"kind", "version", "fingerprint"}
     assert all(isinstance(value, np.ndarray) and value.dtype.kind == "f" for key, value in stored.items()
                if key in ("word_idf", "char_idf", "coef", "intercept", "calibration", "thresholds"))
+    assert stored["coef_rows"].dtype.kind == "i"
 
 
 def test_other_format_version_is_refused(model: Classifier, tmp_path: Path) -> None:
