@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     # --- incidents, escalation, cases ---------------------------------------
     smtp_host: str = Field("127.0.0.1", description="SMTP server for escalation and incident emails.")
     smtp_port: int = Field(25, description="SMTP server port.")
+    smtp_timeout_seconds: float = Field(
+        30.0, description="Longest wait for the SMTP server on each step; escalation emails are sent after the "
+        "request that raised the incident has answered, so a slow server never holds an officer's page."
+    )
     smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS.")
     smtp_username: str = Field("", description="SMTP login; empty means none.")
     smtp_password: str = Field("", description="SMTP password.")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from console.audit.service import record
 from console.cases import service as cases
@@ -17,11 +18,16 @@ from console.escalation.service import EscalationError
 from console.incidents import service as incidents
 from console.incidents.models import Incident
 from console.notify import flows as notify
+from console.notify import service as notify_service
+from console.notify.models import Channel, Delivery
 from console.notify.service import read_ack_link, sign_ack_link
 from console.schools.models import School
 from console.settings import Settings
+from console.store import transaction, utcnow
 
 SYSTEM = "system"
+# A pending email claimed this long ago by a sender that never recorded it (the process died) is sent again.
+CLAIM_TIMEOUT = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -59,51 +65,151 @@ def start(*, session: Session, settings: Settings, incident: Incident, now: date
     if minutes is None:
         _chronology(session, incident, f"level {incident.risk}: reported in the school's daily digest", now)
     else:
-        _notify(session=session, settings=settings, escalation=escalation, incident=incident, contact=people[0], now=now)
+        _ask(escalation=escalation, contact=people[0])
     return escalation
 
 
-def _notify(
-    *, session: Session, settings: Settings, escalation: Escalation, incident: Incident, contact: Contact, now: datetime
-) -> None:
+def _ask(*, escalation: Escalation, contact: Contact) -> None:
+    """Ask this contact next. Only recorded here: ``send_pending`` emails them once this transaction has
+    committed, and their acknowledgement time runs from that email, not from now."""
     assert escalation.ack_minutes is not None
-    token = sign_ack_link(settings=settings, escalation_id=escalation.id, contact_id=contact.id, now=now)
-    school = session.get_one(School, incident.school_id)
-    subject = (f"[Safeguard] Level {incident.risk} incident {incident.id} at {school.name}: "
-               f"acknowledge within {escalation.ack_minutes} minutes")
-    text = "\n".join([
-        f"Dear {contact.name},",
-        "",
-        f"A level {incident.risk} safeguarding incident ({incident.category.replace('_', ' ')}) about pupil "
-        f"{incident.pupil} needs your attention. The incident report is attached.",
-        "",
-        incident.summary,
-        "",
-        f"Acknowledge that you have it (within {escalation.ack_minutes} minutes, or the next contact is asked):",
-        f"{settings.public_url}/escalation/ack/{token}",
-        "",
-        f"Incident report: {settings.public_url}/incidents/{incident.id}",
-    ])
-    pdf = incidents.report_pdf(session=session, incident=incident)
-    delivery = notify.deliver_email(
-        session=session, settings=settings, to=contact.email, subject=subject, text=text,
-        object_type="escalation", object_id=escalation.id, contact_id=contact.id, now=now,
-        attachments=(notify.Attachment(f"incident-{incident.id}.pdf", "application/pdf", pdf),),
-    )
-    notify.deliver_webhook(
-        session=session, school_id=incident.school_id, event="escalation.notified",
-        payload={"escalation_id": escalation.id, "incident_id": incident.id, "level": incident.risk,
-                 "contact": contact.name, "ack_due_at": (now + timedelta(minutes=escalation.ack_minutes)).isoformat()},
-        object_type="escalation", object_id=escalation.id, now=now,
-    )
     escalation.contact_position = contact.position
-    escalation.notified_at = now
-    escalation.ack_due_at = now + timedelta(minutes=escalation.ack_minutes)
-    outcome = "emailed" if delivery.ok else f"email FAILED ({delivery.error})"
-    record(session=session, actor=SYSTEM, action="escalation.notify", object_type="escalation",
-           object_id=escalation.id, detail={"contact": contact.email, "ok": delivery.ok, "error": delivery.error}, at=now)
-    _chronology(session, incident, f"{contact.role.replace('_', ' ')} {contact.name} {outcome}; "
-                f"acknowledgement due by {escalation.ack_due_at:%H:%M} UTC", now)
+    escalation.pending_contact_id = contact.id
+    escalation.pending_claimed_at = None
+    escalation.notified_at = None
+    escalation.ack_due_at = None
+
+
+@dataclass(frozen=True)
+class _Notification:
+    """One claimed email (and webhook call), everything needed to send it without the database."""
+
+    escalation_id: int
+    contact_id: int
+    claimed_at: datetime
+    contact_email: str
+    contact_line: str  # "dsl Dana Lead"
+    ack_minutes: int
+    subject: str
+    text: str
+    pdf: bytes
+    pdf_name: str
+    webhook: tuple[str, str] | None  # (url, secret)
+    webhook_payload: dict
+
+
+def _claim(session: Session, settings: Settings, now: datetime, escalation_id: int | None) -> list[_Notification]:
+    query = select(Escalation).where(
+        Escalation.pending_contact_id.is_not(None),
+        Escalation.status == EscalationStatus.awaiting_ack,
+        or_(Escalation.pending_claimed_at.is_(None), Escalation.pending_claimed_at < now - CLAIM_TIMEOUT),
+    ).order_by(Escalation.id)
+    if escalation_id is not None:
+        query = query.where(Escalation.id == escalation_id)
+    claimed = []
+    for escalation in list(session.scalars(query)):
+        previous = escalation.pending_claimed_at
+        taken = session.execute(
+            update(Escalation)
+            .where(Escalation.id == escalation.id, Escalation.pending_contact_id == escalation.pending_contact_id,
+                   Escalation.pending_claimed_at.is_(None) if previous is None
+                   else Escalation.pending_claimed_at == previous)
+            .values(pending_claimed_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if taken != 1:
+            continue  # another sender took it first
+        session.refresh(escalation)
+        contact = session.get_one(Contact, escalation.pending_contact_id)
+        incident = session.get_one(Incident, escalation.incident_id)
+        school = session.get_one(School, incident.school_id)
+        minutes = escalation.ack_minutes
+        assert minutes is not None
+        token = sign_ack_link(settings=settings, escalation_id=escalation.id, contact_id=contact.id, now=now)
+        webhook = notify_service.get_webhook(session=session, school_id=incident.school_id)
+        claimed.append(_Notification(
+            escalation_id=escalation.id,
+            contact_id=contact.id,
+            claimed_at=now,
+            contact_email=contact.email,
+            contact_line=f"{contact.role.replace('_', ' ')} {contact.name}",
+            ack_minutes=minutes,
+            subject=(f"[Safeguard] Level {incident.risk} incident {incident.id} at {school.name}: "
+                     f"acknowledge within {minutes} minutes"),
+            text="\n".join([
+                f"Dear {contact.name},",
+                "",
+                f"A level {incident.risk} safeguarding incident ({incident.category.replace('_', ' ')}) about pupil "
+                f"{incident.pupil} needs your attention. The incident report is attached.",
+                "",
+                incident.summary,
+                "",
+                f"Acknowledge that you have it (within {minutes} minutes, or the next contact is asked):",
+                f"{settings.public_url}/escalation/ack/{token}",
+                "",
+                f"Incident report: {settings.public_url}/incidents/{incident.id}",
+            ]),
+            pdf=incidents.report_pdf(session=session, incident=incident),
+            pdf_name=f"incident-{incident.id}.pdf",
+            webhook=(webhook.url, webhook.secret) if webhook is not None else None,
+            webhook_payload={"escalation_id": escalation.id, "incident_id": incident.id, "level": incident.risk,
+                             "contact": contact.name},
+        ))
+    return claimed
+
+
+def send_pending(
+    *, sessions: sessionmaker[Session], settings: Settings, clock: Callable[[], datetime] = utcnow,
+    escalation_id: int | None = None,
+) -> list[Delivery]:
+    """Email every contact asked but not yet emailed (or only this escalation's), outside any transaction.
+
+    Three steps: claim the pending emails (a short transaction), send them (no transaction: a slow or refusing
+    mail server holds nothing), then record each delivery, start its acknowledgement timer from the moment it was
+    sent, and write the audit entry and chronology (a short transaction). A failed email is recorded and the timer
+    still runs, so the next contact is asked in time. Run after the transaction that asked (the web console's
+    sender thread) and by every escalation tick, which also takes over claims left by a process that died.
+    """
+    with transaction(sessions) as session:
+        claimed = _claim(session, settings, clock(), escalation_id)
+    deliveries = []
+    for item in claimed:
+        sent_at = clock()
+        ack_due_at = sent_at + timedelta(minutes=item.ack_minutes)
+        email_error = notify.try_email(
+            settings=settings, to=item.contact_email, subject=item.subject, text=item.text,
+            attachments=(notify.Attachment(item.pdf_name, "application/pdf", item.pdf),),
+        )
+        webhook_error = None
+        if item.webhook is not None:
+            webhook_error = notify.try_webhook(url=item.webhook[0], secret=item.webhook[1], event="escalation.notified",
+                                               payload=item.webhook_payload | {"ack_due_at": ack_due_at.isoformat()})
+        with transaction(sessions) as session:
+            delivery = notify.record_delivery(
+                session=session, channel=Channel.email, target=item.contact_email, subject=item.subject,
+                error=email_error, object_type="escalation", object_id=item.escalation_id, now=sent_at,
+                contact_id=item.contact_id,
+            )
+            deliveries.append(delivery)
+            if webhook_error is not None and item.webhook is not None:
+                notify.record_delivery(session=session, channel=Channel.webhook, target=item.webhook[0],
+                                       subject="escalation.notified", error=webhook_error, object_type="escalation",
+                                       object_id=item.escalation_id, now=sent_at)
+            escalation = session.get(Escalation, item.escalation_id, with_for_update=True)
+            if (escalation is None or escalation.pending_contact_id != item.contact_id
+                    or escalation.pending_claimed_at != item.claimed_at):
+                continue  # taken over meanwhile (this sender was too slow): the delivery is recorded, nothing more
+            escalation.pending_contact_id = None
+            escalation.pending_claimed_at = None
+            escalation.notified_at = sent_at
+            escalation.ack_due_at = ack_due_at
+            outcome = "emailed" if not email_error else f"email FAILED ({email_error})"
+            record(session=session, actor=SYSTEM, action="escalation.notify", object_type="escalation",
+                   object_id=escalation.id, at=sent_at,
+                   detail={"contact": item.contact_email, "ok": not email_error, "error": email_error})
+            _chronology(session, session.get_one(Incident, escalation.incident_id),
+                        f"{item.contact_line} {outcome}; acknowledgement due by {ack_due_at:%H:%M} UTC", sent_at)
+    return deliveries
 
 
 def advance(*, session: Session, settings: Settings, now: datetime) -> list[Escalation]:
@@ -120,8 +226,7 @@ def advance(*, session: Session, settings: Settings, now: datetime) -> list[Esca
         if following:
             _chronology(session, incident, f"not acknowledged by {missed} within {escalation.ack_minutes} minutes: "
                         f"escalated to {following[0].name}", now)
-            _notify(session=session, settings=settings, escalation=escalation, incident=incident,
-                    contact=following[0], now=now)
+            _ask(escalation=escalation, contact=following[0])
         else:
             escalation.status = EscalationStatus.exhausted
             record(session=session, actor=SYSTEM, action="escalation.exhausted", object_type="escalation",

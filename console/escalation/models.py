@@ -70,6 +70,11 @@ class Escalation(Base):
     ack_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     acknowledged_by: Mapped[str] = mapped_column(String(300), default="")
+    # The contact just asked, whose email is still to go: it is sent after the asking transaction commits (never
+    # inside it, so a slow mail server holds no request and no lock); the acknowledgement timer starts when it goes.
+    pending_contact_id: Mapped[int | None] = mapped_column(default=None)
+    # When a sender took the pending email; a claim older than flows.CLAIM_TIMEOUT is taken again.
+    pending_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
 class ContactCreate(BaseModel):

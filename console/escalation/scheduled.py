@@ -13,8 +13,10 @@ from console.store import transaction, utcnow
 
 
 def advance(sessions: sessionmaker[Session], settings: Settings) -> None:
+    """Ask the next contact where time ran out, then send every email still pending (after the commit)."""
     with transaction(sessions) as session:
         flows.advance(session=session, settings=settings, now=utcnow())
+    flows.send_pending(sessions=sessions, settings=settings)
 
 
 def digest(sessions: sessionmaker[Session], settings: Settings) -> None:

@@ -50,12 +50,20 @@ def _checked_alerts(session: Session, user: User, alert_ids: list[int]):
     return alerts
 
 
-def _raise(session: Session, settings: Settings, user: User, data: IncidentCreate) -> Incident:
+def _emails_after_commit(request: Request, session: Session) -> None:
+    """The escalation emails go once this request's transaction commits, from the console's sender thread."""
+    request.app.state.escalation_sender.kick_after_commit(session)
+
+
+def _raise(request: Request, session: Session, settings: Settings, user: User, data: IncidentCreate) -> Incident:
     _checked_alerts(session, user, data.alert_ids)
     try:
-        return flows.raise_incident(session=session, settings=settings, data=data, actor=user.username, now=utcnow())
+        incident = flows.raise_incident(session=session, settings=settings, data=data, actor=user.username,
+                                        now=utcnow())
     except (IncidentError, EscalationError) as error:
         raise HTTPException(422, str(error)) from None
+    _emails_after_commit(request, session)
+    return incident
 
 
 def _form(request: Request, session: Session, user: User, alert_ids: list[int], error: str = "",
@@ -121,6 +129,7 @@ def create_incident(
     except (IncidentError, EscalationError) as error:
         problem = str(error)
     else:
+        _emails_after_commit(request, session)
         return RedirectResponse(f"/incidents/{incident.id}", status_code=303)
     return _form(request, session, user, ids, error=problem, values=values, status_code=422)
 
@@ -154,9 +163,9 @@ def list_incidents(user: User = Depends(readers), session: Session = Depends(get
 
 
 @api.post("", response_model=IncidentRead, status_code=201)
-def create_incident_api(data: IncidentCreate, user: User = Depends(raisers), session: Session = Depends(get_session),
-                        settings: Settings = Depends(get_settings)) -> Incident:
-    return _raise(session, settings, user, data)
+def create_incident_api(data: IncidentCreate, request: Request, user: User = Depends(raisers),
+                        session: Session = Depends(get_session), settings: Settings = Depends(get_settings)) -> Incident:
+    return _raise(request, session, settings, user, data)
 
 
 @api.get("/{incident_id}", response_model=IncidentRead)

@@ -36,7 +36,7 @@ def send_email(*, settings: Settings, to: str, subject: str, text: str, attachme
     for attachment in attachments:
         maintype, subtype = attachment.content_type.split("/", 1)
         message.add_attachment(attachment.content, maintype=maintype, subtype=subtype, filename=attachment.filename)
-    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=30) as smtp:
+    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_seconds) as smtp:
         if settings.smtp_starttls:
             smtp.starttls()
         if settings.smtp_username:
@@ -73,12 +73,34 @@ def deliver_email(
     attachments: tuple[Attachment, ...] = (),
 ) -> Delivery:
     """Send and record; a failure is recorded, not raised, so that the escalation timer still runs."""
-    error = ""
+    error = try_email(settings=settings, to=to, subject=subject, text=text, attachments=attachments)
+    return record_delivery(session=session, channel=Channel.email, target=to, subject=subject, error=error,
+                           object_type=object_type, object_id=object_id, now=now, contact_id=contact_id)
+
+
+def try_email(*, settings: Settings, to: str, subject: str, text: str, attachments: tuple[Attachment, ...] = ()) -> str:
+    """Send without touching the database (no transaction held open while SMTP is slow): "" or what went wrong."""
     try:
         send_email(settings=settings, to=to, subject=subject, text=text, attachments=attachments)
     except (OSError, smtplib.SMTPException) as failure:
-        error = f"{type(failure).__name__}: {failure}"
-    delivery = Delivery(at=now, channel=Channel.email, target=to, subject=subject, ok=not error, error=error,
+        return f"{type(failure).__name__}: {failure}" if str(failure) else type(failure).__name__
+    return ""
+
+
+def try_webhook(*, url: str, secret: str, event: str, payload: dict[str, Any]) -> str:
+    """Call a webhook without touching the database: "" or what went wrong."""
+    try:
+        post_webhook(url=url, secret=secret, event=event, payload=payload)
+    except httpx.HTTPError as failure:
+        return f"{type(failure).__name__}: {failure}"
+    return ""
+
+
+def record_delivery(
+    *, session: Session, channel: Channel, target: str, subject: str, error: str, object_type: str,
+    object_id: int | str, now: datetime, contact_id: int | None = None,
+) -> Delivery:
+    delivery = Delivery(at=now, channel=channel, target=target, subject=subject, ok=not error, error=error,
                         object_type=object_type, object_id=str(object_id), contact_id=contact_id)
     session.add(delivery)
     session.flush()
@@ -93,13 +115,6 @@ def deliver_webhook(
     webhook = service.get_webhook(session=session, school_id=school_id)
     if webhook is None:
         return None
-    error = ""
-    try:
-        post_webhook(url=webhook.url, secret=webhook.secret, event=event, payload=payload)
-    except httpx.HTTPError as failure:
-        error = f"{type(failure).__name__}: {failure}"
-    delivery = Delivery(at=now, channel=Channel.webhook, target=webhook.url, subject=event, ok=not error, error=error,
-                        object_type=object_type, object_id=str(object_id))
-    session.add(delivery)
-    session.flush()
-    return delivery
+    error = try_webhook(url=webhook.url, secret=webhook.secret, event=event, payload=payload)
+    return record_delivery(session=session, channel=Channel.webhook, target=webhook.url, subject=event, error=error,
+                           object_type=object_type, object_id=object_id, now=now)

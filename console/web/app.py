@@ -14,6 +14,7 @@ from console.audit import views as audit
 from console.cases import views as cases
 from console.devices import views as devices
 from console.escalation import views as escalation
+from console.escalation.sender import Sender
 from console.incidents import views as incidents
 from console.ingest.streams import LiveStreams
 from console.people import auth
@@ -37,6 +38,8 @@ def create_app(*, settings: Settings, sessions: sessionmaker[Session], streams: 
     app.state.sessions = sessions
     app.state.streams = streams
     app.state.ready = False  # set by the console process once agent ingest runs
+    app.state.escalation_sender = Sender(sessions, settings)
+    app.router.on_shutdown.append(app.state.escalation_sender.close)
     app.add_middleware(SendAfterCommit)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     templates.env.globals["csrf_token"] = auth.csrf_token

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -29,9 +30,36 @@ class Mailbox:
         return [message for message in self.messages if message["To"] == address]
 
 
+class SlowMailbox(Mailbox):
+    """Holds every message this long before answering, like a mail server under load."""
+
+    def __init__(self, delay_seconds: float) -> None:
+        super().__init__()
+        self.delay_seconds = delay_seconds
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        await asyncio.sleep(self.delay_seconds)
+        return await super().handle_DATA(server, session, envelope)
+
+
+class RefusingMailbox(Mailbox):
+    """Refuses every message, as a mail server does that will not relay for us."""
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        return "554 5.7.1 Relaying denied"
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout} s")
+        time.sleep(0.05)
+
+
 @contextmanager
-def smtp_server() -> Iterator[tuple[Mailbox, int]]:
-    mailbox = Mailbox()
+def smtp_server(mailbox: Mailbox | None = None) -> Iterator[tuple[Mailbox, int]]:
+    mailbox = mailbox or Mailbox()
     port = free_port()
     controller = Controller(mailbox, hostname="127.0.0.1", port=port)
     controller.start()

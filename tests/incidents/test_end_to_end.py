@@ -65,6 +65,10 @@ def test_level_5_alert_to_closed_case(sessions: sessionmaker[Session], smtp: tup
                                 category="self_harm", risk=5, actions="Speak to the pupil today; call home."),
         )
     incident_id, case_id = incident.id, incident.case_id
+    # Nothing is sent inside the transaction that raised it: the email goes once it has committed.
+    assert mailbox.messages == []
+    [sent] = escalation.send_pending(sessions=sessions, settings=settings, clock=lambda: t0)
+    assert sent.ok and sent.target == "dsl@hillside.example"
 
     # The DSL is emailed at once, with the report attached and a signed link.
     [to_dsl] = mailbox.to("dsl@hillside.example")
@@ -79,6 +83,8 @@ def test_level_5_alert_to_closed_case(sessions: sessionmaker[Session], smtp: tup
         assert [e.incident_id for e in escalation_service.overdue(session=session, now=t0 + timedelta(minutes=16))] \
             == [incident_id]
         assert len(escalation.advance(session=session, settings=settings, now=t0 + timedelta(minutes=16))) == 1
+    assert mailbox.to("deputy@hillside.example") == []
+    escalation.send_pending(sessions=sessions, settings=settings, clock=lambda: t0 + timedelta(minutes=16))
     [to_deputy] = mailbox.to("deputy@hillside.example")
     link = LINK.search(to_deputy.get_body(("plain",)).get_content()).group(1)
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from conftest import free_port
 from incidents import factories
-from incidents.servers import Mailbox, smtp_server, web_server
+from incidents.servers import Mailbox, smtp_server, wait_for, web_server
 from sqlalchemy.orm import Session, sessionmaker
 
 from console.incidents.models import Incident
@@ -70,6 +70,7 @@ def test_raise_and_work_a_case_through_the_pages(sessions: sessionmaker[Session]
         created = officer.post("/incidents", data=fields | {"summary": "Stated intent.", "evidence": evidence})
         assert created.status_code == 303
         incident_url = created.headers["location"]
+        wait_for(lambda: len(mailbox.messages) == 1)  # sent by the console's sender once the request committed
         page = officer.get(incident_url)
         assert page.status_code == 200 and "Stated intent." in page.text and "awaiting ack" in page.text
         assert "dsl@hillside.example" in page.text  # the delivery log

@@ -1,15 +1,15 @@
 """initial schema
 
-Revision ID: a33601afcdb4
+Revision ID: a531ccc259fb
 Revises: 
-Create Date: 2026-11-23 11:54:18.261680
+Create Date: 2026-11-23 11:58:06.267184
 """
 from alembic import op
 import sqlalchemy as sa
 import console.store
 
 
-revision = 'a33601afcdb4'
+revision = 'a531ccc259fb'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -454,6 +454,8 @@ def upgrade() -> None:
     sa.Column('ack_due_at', console.store.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('acknowledged_at', console.store.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('acknowledged_by', sa.String(length=300), nullable=False),
+    sa.Column('pending_contact_id', sa.Integer(), nullable=True),
+    sa.Column('pending_claimed_at', console.store.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['incident_id'], ['incidents.id'], ),
     sa.ForeignKeyConstraint(['school_id'], ['schools.id'], ),
     sa.PrimaryKeyConstraint('id')
