@@ -40,7 +40,7 @@ schema = schemathesis.pytest.from_fixture("console_schema")
 
 
 @schema.parametrize()
-@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_route_answers_500(case, web: WebConsole, admin_token: str):
     for headers in ({"Authorization": f"Bearer {admin_token}"}, {}):
         response = case.call(base_url=web.url, headers=headers)
