@@ -268,7 +268,9 @@ class Classifier:
         if probability < threshold:
             return 0
         low, high = RISK_RANGE[category]
-        return low + round((high - low) * (probability - threshold) / max(1.0 - threshold, 1e-9))
+        # Equal bands of [threshold, 1], one per risk level from low to high.
+        band = int((high - low + 1) * (probability - threshold) / max(1.0 - threshold, 1e-9))
+        return min(low + band, high)
 
     def explain(self, text: str, category: str, k: int = 5) -> list[str]:
         """The ``k`` words or character n-grams of ``text`` that pushed ``category``'s score up most."""
