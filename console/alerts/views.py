@@ -17,10 +17,12 @@ from console.alerts import service
 from console.alerts.models import Alert, AlertRead, AlertStatus, AssignRequest, RuleQuality, TriageDecision, TriageRequest
 from console.audit.service import record
 from console.dependencies import get_session, get_settings
+from console.escalation import service as escalation
 from console.people.auth import csrf_protect, require_roles, visible_school_ids
 from console.people.models import Role, User
 from console.schools.models import School
 from console.settings import Settings
+from console.store import utcnow
 from console.templating import templates
 
 api = APIRouter(prefix="/api/alerts", tags=["alerts"], dependencies=[Depends(csrf_protect)])
@@ -149,11 +151,21 @@ def queue_page(
     if visible is not None:
         schools_query = schools_query.where(School.id.in_(visible))
     officers = session.scalars(select(User).where(User.role.in_([Role.officer, Role.admin])).order_by(User.username))
-    template = "alerts/_queue.html" if "hx-request" in request.headers else "alerts/list.html"
+    partial = "hx-request" in request.headers
+    # The top of each role's landing page: officers see escalations nobody acknowledged in time, a DSL the
+    # incidents at their school still waiting for an acknowledgement.
+    now = utcnow()
+    overdue = (escalation.overdue(session=session, now=now, school_ids=visible)
+               if not partial and user.role in (Role.admin, Role.officer) else None)
+    awaiting = (escalation.awaiting_acknowledgement(session=session, school_ids=visible)
+                if not partial and user.role == Role.dsl else None)
     return templates.TemplateResponse(
         request,
-        template,
+        "alerts/_queue.html" if partial else "alerts/list.html",
         {
+            "escalations": overdue,
+            "awaiting": awaiting,
+            "now": now,
             "groups": service.queue(session=session, school_ids=visible, filters=filters),
             "filters": filters,
             "schools": {school.id: school for school in session.scalars(schools_query)},

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from console.audit.service import record
 from console.escalation.models import Contact, ContactCreate, Escalation, EscalationStatus, Rule
+from console.incidents.models import Incident
 from console.settings import Settings
 
 
@@ -82,3 +83,16 @@ def overdue(*, session: Session, now: datetime, school_ids: Sequence[int] | None
     if school_ids is not None:
         query = query.where(Escalation.school_id.in_(school_ids))
     return list(session.scalars(query.order_by(Escalation.started_at)))
+
+
+def awaiting_acknowledgement(*, session: Session, school_ids: Sequence[int] | None) -> list[tuple[Escalation, Incident]]:
+    """Incidents at these schools (None: all) whose escalation nobody has acknowledged yet, most serious first:
+    the DSL's starting page."""
+    query = (
+        select(Escalation, Incident)
+        .join(Incident, Incident.id == Escalation.incident_id)
+        .where(Escalation.status.in_([EscalationStatus.awaiting_ack, EscalationStatus.exhausted]))
+    )
+    if school_ids is not None:
+        query = query.where(Escalation.school_id.in_(school_ids))
+    return [(row[0], row[1]) for row in session.execute(query.order_by(Escalation.level.desc(), Escalation.started_at))]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from console.audit.service import record
@@ -14,6 +15,7 @@ from console.escalation.models import Contact, ContactCreate, Escalation, Escala
 from console.notify.service import LinkError, read_ack_link
 from console.people.auth import csrf_protect, require_roles, visible_school_ids
 from console.people.models import Role, User
+from console.schools.models import School
 from console.settings import Settings
 from console.store import utcnow
 from console.templating import templates
@@ -65,8 +67,11 @@ def acknowledge(token: str, request: Request, session: Session = Depends(get_ses
 def overdue_partial(request: Request, user: User = Depends(officers), session: Session = Depends(get_session)) -> HTMLResponse:
     """A fragment for the officers' dashboard: escalations nobody has acknowledged in time."""
     escalations = service.overdue(session=session, now=utcnow(), school_ids=visible_school_ids(user, session))
-    record(session=session, actor=user.username, action="view", object_type="escalation_overdue", object_id="list")
-    return templates.TemplateResponse(request, "escalation/overdue.html", {"escalations": escalations, "now": utcnow()})
+    # Not audited: the triage queue polls it every minute, and it names no pupil (incident, level, school, time).
+    schools = {school.id: school for school in session.scalars(
+        select(School).where(School.id.in_({e.school_id for e in escalations})))}
+    return templates.TemplateResponse(request, "escalation/overdue.html",
+                                      {"escalations": escalations, "schools": schools, "now": utcnow()})
 
 
 @api.get("/overdue", response_model=list[EscalationRead])

@@ -26,7 +26,7 @@ from console.reports import views as reports
 from console.schools import views as schools
 from console.settings import Settings
 from console.templating import templates
-from console.web import health
+from console.web import health, navigation
 from console.web.middleware import SendAfterCommit
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -57,6 +57,9 @@ def create_app(*, settings: Settings, sessions: sessionmaker[Session], streams: 
     app.include_router(reports.pages)
     for router in (schools.api, schools.pages, audit.api, audit.pages):
         app.include_router(router)
+
+    app.state.page_roles = navigation.page_roles(app)
+    templates.env.globals["may_open"] = navigation.may_open
 
     @app.exception_handler(auth.LoginRequired)
     def _login_required(request: Request, error: auth.LoginRequired) -> RedirectResponse:
