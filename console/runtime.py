@@ -10,7 +10,7 @@ import uvicorn
 from grpc_health.v1 import health_pb2
 
 from console import metrics
-from console.detect import Detector
+from console.detection import build_detector
 from console.identity.ca import CertificateAuthority
 from console.ingest.bus import Bus, InProcessBus
 from console.ingest.nats_bus import NatsBus
@@ -33,7 +33,7 @@ class Console:
         self.sessions = make_sessionmaker(self.engine)
         self.ca = CertificateAuthority.load_or_create(settings.data_dir / "pki")
         self.streams = LiveStreams()
-        self.detector = Detector.load()
+        self.detector = build_detector(settings)
         self.bus: Bus = self._bus()
         self.web = create_app(settings=settings, sessions=self.sessions, streams=self.streams)
         metrics.track_connected_agents(lambda: len(self.streams))

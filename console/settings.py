@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     )
     log_format: Literal["json", "text"] = Field("json", description="Log lines as JSON objects or as plain text.")
 
+    # --- detection ---------------------------------------------------------
+    classifier_enabled: bool = Field(True, description="Run the classifier beside the rules on the ingest path.")
+    classifier_model: Path | None = Field(None, description="Classifier model file; empty = the shipped model.")
+
     # --- identity ----------------------------------------------------------
     enrolment_token_days: int = Field(14, description="Default validity of a school enrolment token.")
     device_certificate_days: int = Field(825, description="Validity of a device certificate.")

@@ -13,7 +13,7 @@ import signal
 from prometheus_client import start_http_server
 
 import console.models  # noqa: F401  (every table, so that foreign keys between domains resolve)
-from console.detect import Detector
+from console.detection import build_detector
 from console.ingest.nats_bus import DetectionWorker
 from console.ingest.server import limits_from
 from console.settings import Settings
@@ -31,7 +31,7 @@ async def run_worker(settings: Settings, *, metrics_host: str, metrics_port: int
     worker = DetectionWorker(
         url=settings.nats_url,
         sessions=make_sessionmaker(engine),
-        detector=Detector.load(),
+        detector=build_detector(settings),
         limits=limits_from(settings),
         ack_wait_seconds=settings.nats_ack_wait_seconds,
         max_batches=settings.ingest_max_pending_batches,

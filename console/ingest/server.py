@@ -28,6 +28,7 @@ from console.policies import service as policies
 from console.schools.models import School
 from console.schools.service import EnrolmentRefused
 from console.settings import Settings
+from console.webfilter.service import record_address
 from console.store import transaction, utcnow
 from safeguard_proto.v1 import agent_pb2 as pb
 from safeguard_proto.v1 import agent_pb2_grpc as pb_grpc
@@ -216,13 +217,13 @@ class AgentService(pb_grpc.AgentServiceServicer):
             )
         device_id = names[0].decode()
         serial = format(x509.load_pem_x509_certificate(pems[0]).serial_number, "x")
-        refusal, admitted = await asyncio.to_thread(self._load, device_id, serial)
+        refusal, admitted = await asyncio.to_thread(self._load, device_id, serial, peer_address(context.peer()))
         if refusal is not None:
             code, message = refusal
             await context.abort(code, message)
         return admitted
 
-    def _load(self, device_id: str, serial: str):
+    def _load(self, device_id: str, serial: str, address: str | None):
         with transaction(self._sessions) as session:
             device = devices.get(session=session, device_id=device_id)
             if device is None:
@@ -236,6 +237,8 @@ class AgentService(pb_grpc.AgentServiceServicer):
                 return (grpc.StatusCode.PERMISSION_DENIED, f"certificate {serial} of device {device_id} was replaced"), None
             school = session.get_one(School, device.school_id)
             device.last_seen_at = utcnow()
+            if address is not None:  # so that web-filter log lines from this address map to this device
+                record_address(session=session, device_id=device.id, ip=address, at=device.last_seen_at)
             return None, _Admitted(device_id=device.id, school_id=school.id, phase=str(school.phase))
 
     def _recheck(self, device_id: str, school_id: int) -> tuple[str | None, pb.Policy]:
@@ -251,6 +254,16 @@ class AgentService(pb_grpc.AgentServiceServicer):
             device = devices.get(session=session, device_id=device_id)
             if device is not None:
                 device.clone_suspected_at = utcnow()
+
+
+def peer_address(peer: str) -> str | None:
+    """The IP address in a gRPC peer string such as ``ipv4:10.1.2.3:5678`` or ``ipv6:[::1]:5678``."""
+    family, _, rest = peer.partition(":")
+    if family == "ipv4":
+        return rest.rpartition(":")[0]
+    if family == "ipv6":
+        return rest.rpartition(":")[0].strip("[]")
+    return None
 
 
 def build_server(

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from console.detect import Detector
+from console.detection import build_detector
 from console.settings import Settings
 from console.store import make_engine, make_sessionmaker, transaction
 from console.webfilter.flows import ScannedRecord, listen_syslog, scan_records
@@ -37,8 +37,9 @@ def _record(scanned: ScannedRecord) -> dict:
 
 class _Scanner:
     def __init__(self) -> None:
-        self.detector = Detector.load()
-        self.sessions = make_sessionmaker(make_engine(Settings().resolved_database_url))
+        settings = Settings()
+        self.detector = build_detector(settings)
+        self.sessions = make_sessionmaker(make_engine(settings.resolved_database_url))
         self.flagged = 0
 
     def __call__(self, records: list[AccessRecord]) -> None:

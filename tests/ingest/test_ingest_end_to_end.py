@@ -5,12 +5,16 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select
 
 from console.alerts.models import Alert
 from console.events.models import Event, Screenshot
-from console.store import make_engine, make_sessionmaker
+from console.people import service as people
+from console.people.models import Role
+from console.store import make_engine, make_sessionmaker, transaction
+from console.webfilter.models import DeviceAddress
 from support.processes import AgentProcess, ConsoleProcess, count_rows, prepare_school, stored_seqs, wait_for
 
 
@@ -66,14 +70,29 @@ def test_agent_enrols_streams_and_raises_alerts(console: ConsoleProcess, databas
     said, alerted = _suicide_alerts_per_event(database_url, agent.device_id)
     assert said >= 1 and alerted == said
     assert count_rows(database_url, Screenshot, Screenshot.device_id == agent.device_id) >= 1
+    assert count_rows(database_url, DeviceAddress, DeviceAddress.device_id == agent.device_id,
+                      DeviceAddress.ip == "127.0.0.1") == 1, "the stream's address is kept for web-filter logs"
+
     engine = make_engine(database_url)
-    with make_sessionmaker(engine)() as session:
-        alert = session.scalars(select(Alert).where(Alert.category == "suicide")).first()
-        assert alert.user == "pupil.one"
-        assert alert.risk >= 4
-        assert alert.text[alert.match_start : alert.match_end].lower() in alert.text.lower()
-        assert alert.rule_id
+    with transaction(make_sessionmaker(engine)) as session:
+        officer = people.create(session=session, username="officer", password="a long passphrase 1", role=Role.officer)
+        token, _ = people.create_api_token(session=session, user=officer, name="e2e")
     engine.dispose()
+    response = httpx.get(
+        f"http://127.0.0.1:{console.web_port}/api/alerts",
+        params={"category": "suicide"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 200, response.text
+    alerts = {alert["text"]: alert for alert in response.json()}
+    said = alerts["sometimes i think about how i want to kill myself"]
+    assert said["user"] == "pupil.one" and said["device_id"] == agent.device_id
+    assert said["risk"] >= 4 and said["rule_id"], "a rule explains it"
+    assert "kill myself" in said["text"][said["match_start"] : said["match_end"]].lower()
+    unsaid = alerts["i dont want to be here anymore, nobody would notice if i was gone"]
+    assert unsaid["rule_id"] == "" and unsaid["evidence"]["model_score"] > 0.5, "the classifier catches what rules miss"
+    assert unsaid["evidence"]["model_features"]
+    assert httpx.get(f"http://127.0.0.1:{console.web_port}/api/alerts").status_code == 401
 
 
 def test_console_killed_mid_stream_loses_nothing(console: ConsoleProcess, database_url: str, tmp_path: Path) -> None:
@@ -101,8 +120,9 @@ def test_agent_killed_with_unsent_events_resends_them(console: ConsoleProcess, d
     console.stop()
     agent.kill()
     # The console is down: a new agent run captures into the spool only, then is killed with all of it unsent.
+    before = len(agent.produced_seqs())
     offline = AgentProcess(agent.state_dir, console, "", ["--count", "200", "--rate", "400"]).start()
-    wait_for(lambda: len(offline.produced_seqs()) >= 200, timeout=30, what="offline capture")
+    wait_for(lambda: len(offline.produced_seqs()) >= before + 200, timeout=30, what="offline capture")
     offline.kill()
     unsent = offline.spool_depth()
     assert unsent >= 200
