@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session, sessionmaker
 
 from console.alerts import views as alerts
@@ -64,6 +65,13 @@ def create_app(*, settings: Settings, sessions: sessionmaker[Session], streams: 
     @app.exception_handler(auth.LoginRequired)
     def _login_required(request: Request, error: auth.LoginRequired) -> RedirectResponse:
         return RedirectResponse(auth.login_url(error.next_url), status_code=303)
+
+    @app.exception_handler(DataError)
+    @app.exception_handler(OverflowError)
+    def _out_of_range(request: Request, error: Exception) -> JSONResponse:
+        # A number the database cannot hold (e.g. /api/alerts/99999999999999999999): PostgreSQL says DataError,
+        # SQLite's driver OverflowError.
+        return JSONResponse({"detail": "a number in the request is out of range"}, status_code=422)
 
     @app.get("/", include_in_schema=False)
     def home(user: User = Depends(auth.require_roles(*Role))) -> RedirectResponse:
