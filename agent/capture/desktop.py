@@ -27,6 +27,8 @@ from safeguard_proto.v1 import agent_pb2 as pb
 
 log = logging.getLogger(__name__)
 
+SWITCH_BREAK_SECONDS = 0.25  # a pause in typing after which the focused window is checked again
+
 
 class DesktopCapture:
     def __init__(self, settings: AgentSettings) -> None:
@@ -100,15 +102,23 @@ class DesktopCapture:
     def _on_key(self) -> bool:
         """Before each keystroke: notice a focus change the poll has not seen yet; say whether to record it.
 
-        Decided per keystroke, so text typed while the policy or an exclusion forbids it never enters the
-        buffer, whenever the policy changes afterwards.
+        The window is asked for at the first keystroke of a piece of text and after a break in typing (a
+        person needs one to switch windows), not on every keystroke: that would double the agent's CPU.
+        Whether to record is decided per keystroke, so text typed while the policy or an exclusion forbids it
+        never enters the buffer, whatever the policy says later.
         """
         windows = self._keyboard_windows()
-        window = windows.active()
-        self._observe(window)
+        now = time.monotonic()
         with self._lock:
-            self._last_key = time.monotonic()
+            window = self._window
+            recheck = not self._typing_since_flush or now - self._last_key > SWITCH_BREAK_SECONDS
+            self._last_key = now
             self._typing_since_flush = True
+        if recheck:
+            window = windows.active()
+            self._observe(window)
+            with self._lock:
+                self._typing_since_flush = True
         return (
             self._policy.allows(Source.TEXT)
             and not (window is not None and self._excluded(window))

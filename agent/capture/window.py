@@ -88,34 +88,44 @@ class X11Windows:
         self._has_res = self._display.has_extension("X-Resource")
         self._clip_window: Any = None
         self._processes = _Processes()
+        self._toplevels: dict[int, Any] = {}  # focus window id -> its titled toplevel
 
     def active(self) -> WindowInfo | None:
+        """Two or three round trips to the X server: this runs on every keystroke."""
         try:
-            window = self._toplevel(self._focused())
+            focus = self._focused()
+            if focus is None:
+                return None
+            if focus not in self._toplevels:
+                if len(self._toplevels) > 256:
+                    self._toplevels.clear()
+                self._toplevels[focus] = self._toplevel(focus)
+            window = self._toplevels[focus]
             if window is None:
                 return None
             return self._processes.window(window.id, self._title(window), lambda: self._pid(window))
         except self._XError:
             return None  # the window went away while we looked at it
 
-    def _focused(self) -> Any:
-        active = self._root.get_full_property(self._net_active, self._X.AnyPropertyType)
+    def _focused(self) -> int | None:
+        active = self._root.get_property(self._net_active, self._Xatom.WINDOW, 0, 1)
         if active is not None and active.value and active.value[0]:
-            return self._display.create_resource_object("window", active.value[0])
+            return int(active.value[0])
         focus = self._display.get_input_focus().focus
-        return None if isinstance(focus, int) else focus  # X.NONE or X.PointerRoot
+        return None if isinstance(focus, int) else focus.id  # X.NONE or X.PointerRoot
 
-    def _toplevel(self, window: Any) -> Any:
-        """The nearest ancestor (or the window itself) that carries a title."""
+    def _toplevel(self, window_id: int) -> Any:
+        """The nearest ancestor (or the window itself) that carries a title; it never changes for a window."""
+        window = self._display.create_resource_object("window", window_id)
         while window is not None and window.id != self._root.id:
-            if window.get_full_property(self._net_name, 0) or window.get_wm_name():
+            if window.get_property(self._net_name, self._utf8, 0, 0) or window.get_wm_name():
                 return window
             window = window.query_tree().parent
         return None
 
     def _title(self, window: Any) -> str:
-        name = window.get_full_property(self._net_name, self._utf8)
-        if name is not None:
+        name = window.get_property(self._net_name, self._utf8, 0, 1024)
+        if name is not None and name.value:
             value = name.value
             return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
         wm_name = window.get_wm_name()

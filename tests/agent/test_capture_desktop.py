@@ -98,6 +98,7 @@ def xdotool(*args: str) -> None:
 
 def focus(window: str) -> None:
     xdotool("windowfocus", "--sync", window)
+    time.sleep(0.3)  # a person takes a moment to switch windows; the agent rechecks focus after such a break
 
 
 def type_text(text: str) -> None:
