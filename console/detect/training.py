@@ -169,12 +169,7 @@ class _Matrix:
 
     @classmethod
     def of(cls, examples: Sequence[Example]) -> _Matrix:
-        words, chars = [], []
-        for start in range(0, len(examples), 2000):
-            w, c = raw_counts([example.text for example in examples[start : start + 2000]])
-            words.append(w)
-            chars.append(c)
-        return cls(list(examples), sparse.vstack(words, format="csr"), sparse.vstack(chars, format="csr"))
+        return cls(list(examples), *raw_counts([example.text for example in examples]))
 
     def rows(self, keep: np.ndarray) -> _Matrix:
         return _Matrix([e for e, k in zip(self.examples, keep) if k], self.word[keep], self.char[keep])
