@@ -17,7 +17,6 @@ from enum import Enum
 from pathlib import PurePath
 
 import psutil
-
 from safeguard_proto.v1 import agent_pb2 as pb
 
 # Values used where the console leaves a field unset (proto3 zero).
@@ -96,7 +95,9 @@ def validate(policy: pb.Policy) -> None:
         except ValueError as error:
             raise ValueError(f"school_networks: {network!r} is not a CIDR range ({error})") from None
     if policy.screenshot_format and policy.screenshot_format not in SCREENSHOT_FORMATS:
-        raise ValueError(f"screenshot_format: {policy.screenshot_format!r} is not one of {SCREENSHOT_FORMATS}")
+        raise ValueError(
+            f"screenshot_format: {policy.screenshot_format!r} is not one of {SCREENSHOT_FORMATS}"
+        )
     if policy.screenshot_quality > 100:
         raise ValueError(f"screenshot_quality: {policy.screenshot_quality} is above 100")
 
@@ -117,7 +118,7 @@ class _Compiled:
 class LivePolicy:
     """Holder of the policy in force; the capture sources ask it before every emission.
 
-    The compiled policy is replaced by one assignment, so readers on other threads never see half of an update.
+    The compiled policy is replaced in one assignment: other threads never see half of an update.
     """
 
     def __init__(

@@ -52,10 +52,15 @@ def worker_command() -> list[str]:
 
 
 class Watchdog:
-    """Runs ``command`` and keeps it running within ``limits``; `restarts` records why each restart happened."""
+    """Runs ``command`` and keeps it within ``limits``; `restarts` records why each restart happened."""
 
     def __init__(
-        self, command: list[str], limits: Limits, *, first_backoff_seconds: float = 1.0, max_backoff_seconds: float = 60.0
+        self,
+        command: list[str],
+        limits: Limits,
+        *,
+        first_backoff_seconds: float = 1.0,
+        max_backoff_seconds: float = 60.0,
     ) -> None:
         if not command:
             raise ValueError("the watchdog needs a worker command")
@@ -101,7 +106,8 @@ class Watchdog:
                 except psutil.NoSuchProcess:
                     continue  # exited between the poll and the measurement: seen on the next round
                 if rss > self.limits.memory_bytes:
-                    return f"memory {rss // (1024 * 1024)} MB above {self.limits.memory_bytes // (1024 * 1024)} MB"
+                    mb = 1024 * 1024
+                    return f"memory {rss // mb} MB above {self.limits.memory_bytes // mb} MB"
                 now = time.monotonic()
                 busy_since = (busy_since or now) if cpu > self.limits.cpu_percent else None
                 if busy_since is not None and now - busy_since >= self.limits.cpu_seconds:

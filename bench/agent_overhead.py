@@ -28,7 +28,9 @@ from pathlib import Path
 
 import psutil
 
-TK_WINDOW = "import sys, tkinter; r = tkinter.Tk(); r.title(sys.argv[1]); tkinter.Entry(r).pack(); r.mainloop()"
+TK_WINDOW = (
+    "import sys, tkinter; r = tkinter.Tk(); r.title(sys.argv[1]); tkinter.Entry(r).pack(); r.mainloop()"
+)
 TITLES = ("Year 9 History - Notes", "Teams - Year 9 chat", "Maths homework")
 # Each line is typed, then corrected with three BackSpaces (xdotool types "\n" as Enter).
 TYPING = [
@@ -43,10 +45,11 @@ TYPING = [
 def worker(state_dir: Path) -> None:
     """The measured process: real capture into the real spool until SIGTERM; prints what it captured."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from safeguard_proto.v1 import agent_pb2 as pb
+
     from agent.capture.desktop import DesktopCapture
     from agent.runner import Agent
     from agent.settings import AgentSettings
-    from safeguard_proto.v1 import agent_pb2 as pb
 
     settings = AgentSettings(state_dir=state_dir, history_paths=[state_dir / "no-browser" / "History"])
     capture = DesktopCapture(settings)
@@ -117,7 +120,9 @@ def drive(seconds: float, windows: list[str]) -> int:
         text = TYPING[line % len(TYPING)][: int(left * 10)]
         line += 1
         subprocess.run(["xdotool", "type", "--delay", "150", text], check=True)
-        subprocess.run(["xdotool", "key", "--delay", "100", "BackSpace", "BackSpace", "BackSpace"], check=True)
+        subprocess.run(
+            ["xdotool", "key", "--delay", "100", "BackSpace", "BackSpace", "BackSpace"], check=True
+        )
         sent += len(text) + 3
     return sent
 
@@ -125,7 +130,9 @@ def drive(seconds: float, windows: list[str]) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60, help="how long to type (default 60)")
-    parser.add_argument("--idle-seconds", type=float, default=15, help="baseline: agent running, nobody typing")
+    parser.add_argument(
+        "--idle-seconds", type=float, default=15, help="baseline: agent running, nobody typing"
+    )
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -135,11 +142,17 @@ def main() -> None:
     server, display = start_display()
     env = {**os.environ, "DISPLAY": display}
     os.environ["DISPLAY"] = display
-    windows_processes = [subprocess.Popen([sys.executable, "-c", TK_WINDOW, title], env=env) for title in TITLES]
+    windows_processes = [
+        subprocess.Popen([sys.executable, "-c", TK_WINDOW, title], env=env) for title in TITLES
+    ]
     try:
         windows = [
-            subprocess.run(["xdotool", "search", "--sync", "--name", f"^{t}$"], capture_output=True, text=True, check=True)
-            .stdout.split()[0]
+            subprocess.run(
+                ["xdotool", "search", "--sync", "--name", f"^{t}$"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()[0]
             for t in TITLES
         ]
         with tempfile.TemporaryDirectory(prefix="agent-overhead-") as state:
@@ -175,7 +188,10 @@ def main() -> None:
 
     mb = 1024 * 1024
     print(f"agent overhead on Xvfb, {os.cpu_count()} cores")
-    print(f"  baseline (idle {args.idle_seconds:.0f} s):  CPU {idle:.2f} % of one core, peak RSS {idle_peak / mb:.1f} MB")
+    print(
+        f"  baseline (idle {args.idle_seconds:.0f} s):  CPU {idle:.2f} % of one core,"
+        f" peak RSS {idle_peak / mb:.1f} MB"
+    )
     print(
         f"  load ({elapsed:.0f} s, {keystrokes / elapsed:.1f} keys/s, window switch every ~5 s):"
         f"  CPU {load:.2f} % of one core, peak RSS {sampler.peak / mb:.1f} MB"

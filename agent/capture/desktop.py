@@ -16,6 +16,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+from safeguard_proto.v1 import agent_pb2 as pb
+
 from agent.capture.base import Emit
 from agent.capture.keyboard import KeyboardSource, TextBuffer, Typed
 from agent.capture.screen import grab
@@ -23,7 +25,6 @@ from agent.capture.web import Cursors, HistoryFile, Visit, WebSource, discover, 
 from agent.capture.window import WindowInfo, WindowSystem, open_window_system
 from agent.policy import SCREENSHOT_QUALITY, LivePolicy, Source
 from agent.settings import AgentSettings
-from safeguard_proto.v1 import agent_pb2 as pb
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,9 @@ class DesktopCapture:
     def start(self, emit: Emit) -> None:
         self._emit = emit
         windows = open_window_system()  # opened here so that a missing display fails start() itself
-        self._worker = threading.Thread(target=self._run, args=(windows,), name="desktop-capture", daemon=True)
+        self._worker = threading.Thread(
+            target=self._run, args=(windows,), name="desktop-capture", daemon=True
+        )
         self._worker.start()
         self._keyboard.start()
         self._web.start()
@@ -179,7 +182,10 @@ class DesktopCapture:
 
     def _end_paused_text(self) -> None:
         with self._lock:
-            due = self._typing_since_flush and time.monotonic() - self._last_key >= self._policy.text_pause_seconds
+            due = (
+                self._typing_since_flush
+                and time.monotonic() - self._last_key >= self._policy.text_pause_seconds
+            )
         if due:
             self._flush()
 

@@ -129,7 +129,7 @@ class KeyboardSource:
             self._listener.stop()
         else:
             # pynput's stop() sends RecordDisableContext on the recording connection itself, racing the thread
-            # that reads it, and now and then hangs; the X RECORD protocol wants it sent on another connection.
+            # that reads it, and now and then hangs; X RECORD wants it sent on another connection.
             from Xlib import display
 
             connection = display.Display()

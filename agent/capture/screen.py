@@ -6,7 +6,6 @@ import io
 
 import mss
 from PIL import Image
-
 from safeguard_proto.v1 import agent_pb2 as pb
 
 
@@ -20,7 +19,9 @@ def grab(*, max_width: int, quality: int, image_format: str) -> pb.Screenshot:
         shot = screen.grab(screen.monitors[0])
     image = Image.frombytes("RGB", shot.size, shot.bgra, "raw", "BGRX")
     if max_width and image.width > max_width:
-        image = image.resize((max_width, round(image.height * max_width / image.width)), Image.Resampling.BILINEAR)
+        image = image.resize(
+            (max_width, round(image.height * max_width / image.width)), Image.Resampling.BILINEAR
+        )
     out = io.BytesIO()
     image.save(out, format=image_format.upper(), quality=quality)
     return pb.Screenshot(image=out.getvalue(), format=image_format, width=image.width, height=image.height)

@@ -85,7 +85,9 @@ def discover(home: Path, platform: str = sys.platform) -> list[HistoryFile]:
     for browser, kind, pattern in _LOCATIONS.get(platform, _LOCATIONS["linux"]):
         profiles = _CHROMIUM_PROFILES if "{profile}" in pattern else ("",)
         for profile in profiles:
-            found += [HistoryFile(browser, kind, p) for p in sorted(home.glob(pattern.format(profile=profile)))]
+            found += [
+                HistoryFile(browser, kind, p) for p in sorted(home.glob(pattern.format(profile=profile)))
+            ]
     return found
 
 
@@ -97,7 +99,10 @@ def history_file(path: Path) -> HistoryFile:
     if path.name != "History":
         raise ValueError(f"{path}: not a browser history file (expected 'History' or 'places.sqlite')")
     text = str(path).lower()
-    browser = next((b for key, b in [("edge", "edge"), ("brave", "brave"), ("chrome", "chrome")] if key in text), "chromium")
+    browser = next(
+        (b for key, b in [("edge", "edge"), ("brave", "brave"), ("chrome", "chrome")] if key in text),
+        "chromium",
+    )
     return HistoryFile(browser, "chromium", path)
 
 
@@ -125,7 +130,10 @@ def read_visits(history: HistoryFile, after_id: int) -> tuple[list[tuple[int, Vi
             (max_id,) = connection.execute(_MAX_IDS[history.kind]).fetchone()
         finally:
             connection.close()
-    visits = [(i, Visit(url, title or "", history.browser, _visit_time(history.kind, t))) for i, url, title, t in rows]
+    visits = [
+        (i, Visit(url, title or "", history.browser, _visit_time(history.kind, t)))
+        for i, url, title, t in rows
+    ]
     return visits, max_id or 0
 
 
@@ -202,7 +210,14 @@ class WebSource:
     def changed(self, path: Path) -> None:
         """A file in a watched directory changed: read its history file once writes have settled."""
         with self._lock:
-            history = next((h for p, h in self._watched.items() if path.name.startswith(p.name) and path.parent == p.parent), None)
+            history = next(
+                (
+                    h
+                    for p, h in self._watched.items()
+                    if path.name.startswith(p.name) and path.parent == p.parent
+                ),
+                None,
+            )
             if history is None or self._observer is None:
                 return
             timer = self._timers.pop(history.path, None)

@@ -198,7 +198,8 @@ class Win32Windows:
         class GuiThreadInfo(ctypes.Structure):
             _fields_ = [
                 ("cbSize", wintypes.DWORD), ("flags", wintypes.DWORD), ("hwndActive", wintypes.HWND),
-                ("hwndFocus", wintypes.HWND), ("hwndCapture", wintypes.HWND), ("hwndMenuOwner", wintypes.HWND),
+                ("hwndFocus", wintypes.HWND), ("hwndCapture", wintypes.HWND),
+                ("hwndMenuOwner", wintypes.HWND),
                 ("hwndMoveSize", wintypes.HWND), ("hwndCaret", wintypes.HWND), ("rcCaret", wintypes.RECT),
             ]  # fmt: skip
 
@@ -255,7 +256,8 @@ class MacWindows:
             import Quartz
         except ImportError as error:
             raise RuntimeError(
-                "window capture on macOS needs PyObjC: pip install pyobjc-framework-Cocoa pyobjc-framework-Quartz"
+                "window capture on macOS needs PyObjC: "
+                "pip install pyobjc-framework-Cocoa pyobjc-framework-Quartz"
             ) from error
         import ctypes
 
@@ -275,7 +277,11 @@ class MacWindows:
             quartz.kCGNullWindowID,
         )
         title = next(
-            (str(w.get("kCGWindowName", "")) for w in windows if w["kCGWindowOwnerPID"] == pid and w["kCGWindowLayer"] == 0),
+            (
+                str(w.get("kCGWindowName", ""))
+                for w in windows
+                if w["kCGWindowOwnerPID"] == pid and w["kCGWindowLayer"] == 0
+            ),
             "",
         )
         return self._processes.window(pid, title, lambda: pid)

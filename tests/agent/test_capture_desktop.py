@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from safeguard_proto.v1 import agent_pb2 as pb
 
 from agent.capture.desktop import DesktopCapture
 from agent.settings import AgentSettings
-from safeguard_proto.v1 import agent_pb2 as pb
 
 pytestmark = pytest.mark.x11
 
@@ -75,7 +75,11 @@ class Windows:
         process = subprocess.Popen(list(command) or [sys.executable, "-c", TK_WINDOW, title])
         self.processes.append(process)
         window = subprocess.run(
-            ["xdotool", "search", "--sync", "--name", f"^{title}$"], capture_output=True, text=True, timeout=20
+            ["xdotool", "search", "--sync", "--name", f"^{title}$"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
         ).stdout.split()[0]
         return window, process.pid
 
@@ -126,7 +130,9 @@ class Collector:
         with self._lock:
             return [e for e in self.events if e.WhichOneof("kind") == kind]
 
-    def wait(self, kind: str, test: Callable[[pb.Event], bool] = lambda e: True, timeout: float = 20) -> pb.Event:
+    def wait(
+        self, kind: str, test: Callable[[pb.Event], bool] = lambda e: True, timeout: float = 20
+    ) -> pb.Event:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             found = [e for e in self.of(kind) if test(e)]
@@ -137,19 +143,19 @@ class Collector:
 
 
 def policy(**changes: object) -> pb.Policy:
-    fields: dict[str, object] = dict(
-        version=1,
-        capture_text=True,
-        capture_windows=True,
-        capture_web=True,
-        capture_screenshots=True,
-        prefilter_phrases=["want to die"],
-        screenshot_min_interval_seconds=60,
-        screenshot_max_width=640,
-        screenshot_quality=50,
-        screenshot_format="jpeg",
-        text_pause_seconds=2,
-    )
+    fields: dict[str, object] = {
+        "version": 1,
+        "capture_text": True,
+        "capture_windows": True,
+        "capture_web": True,
+        "capture_screenshots": True,
+        "prefilter_phrases": ["want to die"],
+        "screenshot_min_interval_seconds": 60,
+        "screenshot_max_width": 640,
+        "screenshot_quality": 50,
+        "screenshot_format": "jpeg",
+        "text_pause_seconds": 2,
+    }
     fields.update(changes)
     return pb.Policy(**fields)
 
@@ -168,7 +174,7 @@ def capture(display: str, tmp_path: Path) -> Iterator[tuple[DesktopCapture, Coll
 
 
 def test_rebuilt_text_keeps_deleted_phrase_window_and_prefilter_screenshot(capture, windows) -> None:
-    desktop, events = capture
+    _desktop, events = capture
     window, pid = windows.open("Homework notes")
     focus(window)
     focused = events.wait("window_focus", lambda e: e.window_focus.title == "Homework notes")
@@ -181,7 +187,11 @@ def test_rebuilt_text_keeps_deleted_phrase_window_and_prefilter_screenshot(captu
     keys("Return")
 
     text = events.wait("typed_text").typed_text
-    assert (text.text, text.deleted_text, text.window_title) == ("I am fine", "i want to die", "Homework notes")
+    assert (text.text, text.deleted_text, text.window_title) == (
+        "I am fine",
+        "i want to die",
+        "Homework notes",
+    )
     assert text.application == focused.window_focus.process_name
     seq = events.of("typed_text")[0].seq
 
@@ -193,7 +203,7 @@ def test_rebuilt_text_keeps_deleted_phrase_window_and_prefilter_screenshot(captu
 
 
 def test_editing_keys_caps_lock_paste_and_pause(capture, windows) -> None:
-    desktop, events = capture
+    _desktop, events = capture
     window, _ = windows.open("Essay", sys.executable, "-c", TK_WINDOW, "Essay", "from the clipboard")
     focus(window)
     events.wait("window_focus", lambda e: e.window_focus.title == "Essay")
@@ -225,7 +235,10 @@ def test_focus_change_ends_text_and_policy_applies_live(capture, windows) -> Non
     focus(chat)
     type_text("see you later")
     keys("Return")
-    typed = [events.wait("typed_text", lambda e, t=t: e.typed_text.text == t).typed_text for t in ("maths homework", "see you later")]
+    typed = [
+        events.wait("typed_text", lambda e, t=t: e.typed_text.text == t).typed_text
+        for t in ("maths homework", "see you later")
+    ]
     assert [t.window_title for t in typed] == ["Notes", "Chat"]
 
     # An excluded application: nothing typed in it, nor its window, is captured.
@@ -262,7 +275,9 @@ def test_focus_change_ends_text_and_policy_applies_live(capture, windows) -> Non
 
 def test_screenshot_command(capture) -> None:
     desktop, events = capture
-    result = desktop.handle_command(pb.Command(command_id="c-1", take_screenshot=pb.TakeScreenshot(reason="check")))
+    result = desktop.handle_command(
+        pb.Command(command_id="c-1", take_screenshot=pb.TakeScreenshot(reason="check"))
+    )
     assert (result.command_id, result.ok, result.detail) == ("c-1", True, "")
     shot = events.wait("screenshot").screenshot
     assert (shot.reason, shot.trigger_seq) == ("command:c-1", 0)

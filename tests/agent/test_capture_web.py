@@ -22,15 +22,20 @@ class Chrome:
         self.path = path
         self.db = sqlite3.connect(path, isolation_level=None)
         self.db.executescript(
-            "CREATE TABLE urls (id INTEGER PRIMARY KEY, url LONGVARCHAR, title LONGVARCHAR, visit_count INTEGER);"
+            "CREATE TABLE urls (id INTEGER PRIMARY KEY, url LONGVARCHAR, title LONGVARCHAR,"
+            " visit_count INTEGER);"
             "CREATE TABLE visits (id INTEGER PRIMARY KEY, url INTEGER NOT NULL, visit_time INTEGER NOT NULL,"
             " from_visit INTEGER, transition INTEGER);"
         )
 
     def visit(self, url: str, title: str, when: datetime) -> None:
-        url_id = self.db.execute("INSERT INTO urls (url, title, visit_count) VALUES (?, ?, 1)", (url, title)).lastrowid
+        url_id = self.db.execute(
+            "INSERT INTO urls (url, title, visit_count) VALUES (?, ?, 1)", (url, title)
+        ).lastrowid
         webkit = (when - WEBKIT_EPOCH) // timedelta(microseconds=1)
-        self.db.execute("INSERT INTO visits (url, visit_time, transition) VALUES (?, ?, 805306368)", (url_id, webkit))
+        self.db.execute(
+            "INSERT INTO visits (url, visit_time, transition) VALUES (?, ?, 805306368)", (url_id, webkit)
+        )
 
 
 class Firefox:
@@ -49,7 +54,10 @@ class Firefox:
     def visit(self, url: str, title: str | None, when: datetime) -> None:
         place = self.db.execute("INSERT INTO moz_places (url, title) VALUES (?, ?)", (url, title)).lastrowid
         micros = int(when.timestamp() * 1_000_000)
-        self.db.execute("INSERT INTO moz_historyvisits (place_id, visit_date, visit_type) VALUES (?, ?, 1)", (place, micros))
+        self.db.execute(
+            "INSERT INTO moz_historyvisits (place_id, visit_date, visit_type) VALUES (?, ?, 1)",
+            (place, micros),
+        )
 
 
 class Visits:
@@ -91,7 +99,9 @@ def test_new_visits_are_read_once_each_from_locked_files_and_across_restarts(tmp
     chrome, firefox = browsers
     chrome.visit("https://old.example/", "Old", NOW - timedelta(days=3))  # before the lookback: skipped
     chrome.visit("https://www.bbc.co.uk/bitesize", "Bitesize", NOW - timedelta(minutes=5))
-    firefox.visit("https://en.wikipedia.org/wiki/Photosynthesis", "Photosynthesis", NOW - timedelta(minutes=4))
+    firefox.visit(
+        "https://en.wikipedia.org/wiki/Photosynthesis", "Photosynthesis", NOW - timedelta(minutes=4)
+    )
     files = discover(tmp_path / "home")
     assert [(f.browser, f.kind) for f in files] == [("chrome", "chromium"), ("firefox", "firefox")]
 
@@ -101,7 +111,12 @@ def test_new_visits_are_read_once_each_from_locked_files_and_across_restarts(tmp
     first = visits.wait_for(2)
     assert sorted((v.browser, v.url, v.title, v.time) for v in first) == [
         ("chrome", "https://www.bbc.co.uk/bitesize", "Bitesize", NOW - timedelta(minutes=5)),
-        ("firefox", "https://en.wikipedia.org/wiki/Photosynthesis", "Photosynthesis", NOW - timedelta(minutes=4)),
+        (
+            "firefox",
+            "https://en.wikipedia.org/wiki/Photosynthesis",
+            "Photosynthesis",
+            NOW - timedelta(minutes=4),
+        ),
     ]
 
     # Chrome holds its file locked while running; Firefox's new visits sit in the WAL file.
@@ -112,7 +127,10 @@ def test_new_visits_are_read_once_each_from_locked_files_and_across_restarts(tmp
     firefox.visit("https://www.sparxmaths.uk/", None, NOW)
     assert (firefox.path.parent / "places.sqlite-wal").stat().st_size > 0
     second = visits.wait_for(4)
-    assert sorted(v.url for v in second[2:]) == ["https://www.google.com/search?q=revision", "https://www.sparxmaths.uk/"]
+    assert sorted(v.url for v in second[2:]) == [
+        "https://www.google.com/search?q=revision",
+        "https://www.sparxmaths.uk/",
+    ]
     assert [v.title for v in second if v.browser == "firefox"][-1] == ""
     chrome.db.execute("COMMIT")
     web.stop()

@@ -6,14 +6,14 @@ import ipaddress
 from datetime import datetime
 
 import pytest
+from safeguard_proto.v1 import agent_pb2 as pb
 
 from agent.policy import LivePolicy, Prefilter, Source, normalise
-from safeguard_proto.v1 import agent_pb2 as pb
 
 MONDAY_MORNING = datetime(2025, 3, 3, 9, 15)
 MONDAY_EVENING = datetime(2025, 3, 3, 19, 0)
 SATURDAY_MORNING = datetime(2025, 3, 8, 9, 15)
-ALL_ON = dict(capture_text=True, capture_windows=True, capture_web=True, capture_screenshots=True)
+ALL_ON = {"capture_text": True, "capture_windows": True, "capture_web": True, "capture_screenshots": True}
 
 
 def on_network(*addresses: str):
@@ -53,9 +53,13 @@ def test_byod_captures_only_in_school_hours_on_the_school_network() -> None:
     assert not at_school.allows(Source.TEXT, SATURDAY_MORNING)
     assert not at_home.allows(Source.TEXT, MONDAY_MORNING)
 
-    hours_only = LivePolicy(pb.Policy(byod=True, school_hours=hours, **ALL_ON), addresses=on_network("192.168.1.20"))
+    hours_only = LivePolicy(
+        pb.Policy(byod=True, school_hours=hours, **ALL_ON), addresses=on_network("192.168.1.20")
+    )
     assert hours_only.allows(Source.WEB, MONDAY_MORNING) and not hours_only.allows(Source.WEB, MONDAY_EVENING)
-    network_only = LivePolicy(pb.Policy(byod=True, school_networks=["fd00::/8"], **ALL_ON), addresses=on_network("fd00::5"))
+    network_only = LivePolicy(
+        pb.Policy(byod=True, school_networks=["fd00::/8"], **ALL_ON), addresses=on_network("fd00::5")
+    )
     assert network_only.allows(Source.WINDOWS, MONDAY_EVENING)
 
     neither = LivePolicy(pb.Policy(byod=True, **ALL_ON), addresses=on_network("10.20.4.7"))
@@ -65,7 +69,9 @@ def test_byod_captures_only_in_school_hours_on_the_school_network() -> None:
 
 
 def test_exclusions_match_process_names_and_paths_in_any_case() -> None:
-    policy = LivePolicy(pb.Policy(excluded_applications=["KeePassXC", "C:\\Program Files\\Counselling\\talk.exe"]))
+    policy = LivePolicy(
+        pb.Policy(excluded_applications=["KeePassXC", "C:\\Program Files\\Counselling\\talk.exe"])
+    )
     assert policy.excluded("keepassxc")
     assert policy.excluded("/usr/bin/keepassxc")
     assert policy.excluded("talk.EXE")
@@ -83,7 +89,10 @@ def test_text_pause_has_a_default_when_unset() -> None:
     ("policy", "error"),
     [
         (pb.Policy(school_hours=[pb.SchoolHours(weekday=7, start="08:00", end="15:00")]), "weekday 7"),
-        (pb.Policy(school_hours=[pb.SchoolHours(weekday=1, start="8am", end="15:00")]), "'8am' is not a time"),
+        (
+            pb.Policy(school_hours=[pb.SchoolHours(weekday=1, start="8am", end="15:00")]),
+            "'8am' is not a time",
+        ),
         (pb.Policy(school_hours=[pb.SchoolHours(weekday=1, start="15:00", end="08:00")]), "not before end"),
         (pb.Policy(school_networks=["10.0.0.0/33"]), "'10.0.0.0/33' is not a CIDR range"),
         (pb.Policy(screenshot_format="gif"), "screenshot_format: 'gif'"),

@@ -12,7 +12,7 @@ import pytest
 
 from agent.watchdog import Limits, Watchdog, main
 
-HUNGRY = "import time; ballast = bytearray(80 * 1024 * 1024); ballast[::4096] = b'x' * len(ballast[::4096]); time.sleep(60)"
+HUNGRY = "import time; ballast = bytearray(80 * 1024 * 1024); ballast[::4096] = b'x' * 20480; time.sleep(60)"
 BUSY = "while True: pass"
 QUIET = "import time; time.sleep(60)"
 LIMITS = Limits(memory_bytes=40 * 1024 * 1024, cpu_percent=50, cpu_seconds=1.0, check_seconds=0.2)
@@ -34,7 +34,9 @@ def supervise() -> Iterator:
     running: list[tuple[Watchdog, threading.Thread]] = []
 
     def start(code: str, limits: Limits = LIMITS) -> Watchdog:
-        watchdog = Watchdog([sys.executable, "-c", code], limits, first_backoff_seconds=0.05, max_backoff_seconds=0.1)
+        watchdog = Watchdog(
+            [sys.executable, "-c", code], limits, first_backoff_seconds=0.05, max_backoff_seconds=0.1
+        )
         thread = threading.Thread(target=watchdog.run)
         thread.start()
         running.append((watchdog, thread))
@@ -64,7 +66,9 @@ def test_a_worker_over_its_memory_limit_is_restarted(supervise) -> None:
 
 def test_a_worker_busy_above_its_cpu_limit_for_too_long_is_restarted(supervise) -> None:
     # A low limit: on a loaded machine a busy loop may get only a small share of a core.
-    watchdog = supervise(BUSY, Limits(memory_bytes=1 << 30, cpu_percent=3, cpu_seconds=1.0, check_seconds=0.2))
+    watchdog = supervise(
+        BUSY, Limits(memory_bytes=1 << 30, cpu_percent=3, cpu_seconds=1.0, check_seconds=0.2)
+    )
     assert wait_for_restarts(watchdog, 1)[0].startswith("CPU above 3 % for ")
 
 
@@ -86,8 +90,16 @@ def test_a_worker_that_dies_is_restarted_and_a_quiet_one_is_left_alone(supervise
     ("command", "limits", "error"),
     [
         ([], LIMITS, "needs a worker command"),
-        (["true"], Limits(memory_bytes=0, cpu_percent=10, cpu_seconds=1, check_seconds=1), "must be positive"),
-        (["true"], Limits(memory_bytes=1, cpu_percent=10, cpu_seconds=1, check_seconds=0), "must be positive"),
+        (
+            ["true"],
+            Limits(memory_bytes=0, cpu_percent=10, cpu_seconds=1, check_seconds=1),
+            "must be positive",
+        ),
+        (
+            ["true"],
+            Limits(memory_bytes=1, cpu_percent=10, cpu_seconds=1, check_seconds=0),
+            "must be positive",
+        ),
     ],
 )
 def test_bad_settings_are_refused(command: list[str], limits: Limits, error: str) -> None:
