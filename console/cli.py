@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from console.commands import fail, migrated_sessions
 from console.cases.cli import case_app, incident_app, records_app
 from console.detect.cli import rules_app, scan
 from console.webfilter.cli import webfilter_app
@@ -43,18 +44,6 @@ def _logging(role: str = "cli", settings: Settings | None = None) -> None:
     configure(role=role, style=settings.log_format if settings is not None else "text")
 
 
-def _sessions(settings: Settings):
-    from console.store import make_engine, make_sessionmaker
-    from console.store.migrate import upgrade
-
-    engine = make_engine(settings.resolved_database_url)
-    upgrade(engine)
-    return make_sessionmaker(engine)
-
-
-def _fail(message: str) -> None:
-    typer.secho(message, fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=1)
 
 
 @app.command()
@@ -98,7 +87,7 @@ def demo(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every migration to the configured database."""
-    _sessions(Settings())
+    migrated_sessions(Settings())
     typer.echo("database is up to date")
 
 
@@ -108,9 +97,9 @@ def school_create(name: str, phase: Annotated[Phase, typer.Option(help="primary 
     from console.schools import service as schools
     from console.store import transaction
 
-    with transaction(_sessions(Settings())) as session:
+    with transaction(migrated_sessions(Settings())) as session:
         if schools.get_by_name(session=session, name=name) is not None:
-            _fail(f"a school named {name!r} already exists")
+            fail(f"a school named {name!r} already exists")
         school = schools.create(session=session, name=name, phase=phase)
         typer.echo(f"created school {school.id}: {school.name} ({school.phase})")
 
@@ -126,10 +115,10 @@ def school_token(
     from console.store import transaction
 
     settings = Settings()
-    with transaction(_sessions(settings)) as session:
+    with transaction(migrated_sessions(settings)) as session:
         record = schools.get_by_name(session=session, name=school)
         if record is None:
-            _fail(f"no school named {school!r}")
+            fail(f"no school named {school!r}")
         token = schools.create_enrolment_token(
             session=session, school=record, days=days or settings.enrolment_token_days, max_uses=uses, created_by="cli"
         )
@@ -142,9 +131,9 @@ def school_revoke_token(token: str) -> None:
     from console.schools import service as schools
     from console.store import transaction
 
-    with transaction(_sessions(Settings())) as session:
+    with transaction(migrated_sessions(Settings())) as session:
         if not schools.revoke_enrolment_token(session=session, token=token):
-            _fail("no such enrolment token")
+            fail("no such enrolment token")
     typer.echo("revoked")
 
 
@@ -154,9 +143,9 @@ def device_revoke(device_id: str, reason: Annotated[str, typer.Option(help="Why 
     from console.devices import service as devices
     from console.store import transaction
 
-    with transaction(_sessions(Settings())) as session:
+    with transaction(migrated_sessions(Settings())) as session:
         if devices.revoke(session=session, device_id=device_id, reason=reason) is None:
-            _fail(f"no device {device_id}")
+            fail(f"no device {device_id}")
     typer.echo(f"revoked {device_id}")
 
 
@@ -170,12 +159,12 @@ def device_silent(school: Annotated[str | None, typer.Option(help="Only this sch
     from console.store import transaction
 
     settings = Settings()
-    with transaction(_sessions(settings)) as session:
+    with transaction(migrated_sessions(settings)) as session:
         school_id = None
         if school is not None:
             record = schools.get_by_name(session=session, name=school)
             if record is None:
-                _fail(f"no school named {school!r}")
+                fail(f"no school named {school!r}")
             school_id = record.id
         for device in devices.silent(
             session=session, school_id=school_id, silent_after=timedelta(minutes=settings.silent_after_minutes)
@@ -194,15 +183,15 @@ def policy_set(school: str, changes: Annotated[str, typer.Argument(help='JSON, e
     try:
         parsed = json.loads(changes)
     except json.JSONDecodeError as error:
-        _fail(f"the changes are not JSON: {error}")
-    with transaction(_sessions(Settings())) as session:
+        fail(f"the changes are not JSON: {error}")
+    with transaction(migrated_sessions(Settings())) as session:
         record = schools.get_by_name(session=session, name=school)
         if record is None:
-            _fail(f"no school named {school!r}")
+            fail(f"no school named {school!r}")
         try:
             policy = policies.update(session=session, school_id=record.id, changes=parsed, updated_by="cli")
         except policies.PolicyError as error:
-            _fail(str(error))
+            fail(str(error))
     typer.echo(f"policy version {policy.version}")
 
 
@@ -232,21 +221,21 @@ def user_create(
     from console.store import transaction
 
     if role not in Role.__members__:
-        _fail(f"unknown role {role!r}: one of {', '.join(Role)}")
+        fail(f"unknown role {role!r}: one of {', '.join(Role)}")
     password = os.environ.get("SAFEGUARD_NEW_PASSWORD") or typer.prompt("Password", hide_input=True,
                                                                          confirmation_prompt=True)
-    with transaction(_sessions(Settings())) as session:
+    with transaction(migrated_sessions(Settings())) as session:
         school_id = None
         if school is not None:
             found = schools.get_by_name(session=session, name=school)
             if found is None:
-                _fail(f"no school named {school!r}")
+                fail(f"no school named {school!r}")
             school_id = found.id
         try:
             user = people.create(session=session, username=username, password=password, role=Role(role),
                                  school_id=school_id, consoles=consoles, deputy=deputy, display_name=name, email=email)
         except people.UserError as error:
-            _fail(str(error))
+            fail(str(error))
         record(session=session, actor="cli", action="create_user", object_type="user", object_id=user.id,
                detail={"username": user.username, "role": user.role, "school_id": user.school_id})
     typer.echo(f"created {role} {username}")
@@ -263,14 +252,14 @@ def user_password(username: str) -> None:
 
     password = os.environ.get("SAFEGUARD_NEW_PASSWORD") or typer.prompt("Password", hide_input=True,
                                                                          confirmation_prompt=True)
-    with transaction(_sessions(Settings())) as session:
+    with transaction(migrated_sessions(Settings())) as session:
         user = people.get_by_username(session=session, username=username)
         if user is None:
-            _fail(f"no user {username!r}")
+            fail(f"no user {username!r}")
         try:
             people.set_password(session=session, user=user, password=password)
         except people.UserError as error:
-            _fail(str(error))
+            fail(str(error))
         record(session=session, actor="cli", action="reset_password", object_type="user", object_id=user.id)
     typer.echo(f"password set for {username}")
 
@@ -282,14 +271,14 @@ def user_token(username: str, name: Annotated[str, typer.Option(help="What the t
     from console.people import service as people
     from console.store import transaction
 
-    with transaction(_sessions(Settings())) as session:
+    with transaction(migrated_sessions(Settings())) as session:
         user = people.get_by_username(session=session, username=username)
         if user is None:
-            _fail(f"no user {username!r}")
+            fail(f"no user {username!r}")
         try:
             token, created = people.create_api_token(session=session, user=user, name=name)
         except people.UserError as error:
-            _fail(str(error))
+            fail(str(error))
         record(session=session, actor="cli", action="create_api_token", object_type="api_token",
                object_id=created.id, detail={"user": username, "name": name})
     typer.echo(token)
@@ -301,10 +290,10 @@ def audit_verify() -> None:
     from console.audit.service import verify
     from console.store import transaction
 
-    with transaction(_sessions(Settings())) as session:
+    with transaction(migrated_sessions(Settings())) as session:
         checked, breaks = verify(session=session)
     for problem in breaks:
         typer.secho(f"entry {problem.entry_id}: {problem.problem}", fg=typer.colors.RED, err=True)
     if breaks:
-        _fail(f"the audit log is NOT intact: {len(breaks)} problem(s) in {checked} entries")
+        fail(f"the audit log is NOT intact: {len(breaks)} problem(s) in {checked} entries")
     typer.echo(f"the audit log is intact: {checked} entries checked")

@@ -10,6 +10,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
+from console.commands import fail, migrated_sessions
 from console.settings import Settings
 
 incident_app = typer.Typer(help="Escalation contacts, rules and webhooks per school.", no_args_is_help=True)
@@ -17,18 +18,6 @@ case_app = typer.Typer(help="Governance cases.", no_args_is_help=True)
 records_app = typer.Typer(help="Retention purge, subject access, statistics and exports.", no_args_is_help=True)
 
 
-def _sessions(settings: Settings) -> sessionmaker[Session]:
-    from console.store import make_engine, make_sessionmaker
-    from console.store.migrate import upgrade
-
-    engine = make_engine(settings.resolved_database_url)
-    upgrade(engine)
-    return make_sessionmaker(engine)
-
-
-def _fail(message: str) -> None:
-    typer.secho(message, fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=1)
 
 
 def _school_id(session: Session, name: str) -> int:
@@ -36,7 +25,7 @@ def _school_id(session: Session, name: str) -> int:
 
     school = schools.get_by_name(session=session, name=name)
     if school is None:
-        _fail(f"no school named {name!r}")
+        fail(f"no school named {name!r}")
     return school.id
 
 
@@ -51,18 +40,18 @@ def contacts(
     from console.escalation.models import ContactCreate
     from console.store import transaction, utcnow
 
-    with transaction(_sessions(Settings())) as session:
+    with transaction(migrated_sessions(Settings())) as session:
         school_id = _school_id(session, school)
         if entries:
             parsed = []
             for entry in entries:
                 parts = entry.split(":")
                 if len(parts) != 3:
-                    _fail(f'{entry!r}: expected "role:Name:email"')
+                    fail(f'{entry!r}: expected "role:Name:email"')
                 try:
                     parsed.append(ContactCreate(role=parts[0], name=parts[1], email=parts[2]))
                 except ValidationError as error:
-                    _fail(f"{entry!r}: {error.errors()[0]['loc'][0]}: {error.errors()[0]['msg']}")
+                    fail(f"{entry!r}: {error.errors()[0]['loc'][0]}: {error.errors()[0]['msg']}")
             service.set_contacts(session=session, school_id=school_id, contacts=parsed, actor="cli", now=utcnow())
         for contact in service.contacts(session=session, school_id=school_id):
             typer.echo(f"{contact.position + 1}. {contact.role}\t{contact.name} <{contact.email}>")
@@ -75,13 +64,13 @@ def rule(school: str, level: int, minutes: Annotated[str, typer.Argument(help='M
     from console.store import transaction, utcnow
 
     if minutes != "digest" and not minutes.isdigit():
-        _fail(f'minutes must be a whole number or "digest", not {minutes!r}')
-    with transaction(_sessions(Settings())) as session:
+        fail(f'minutes must be a whole number or "digest", not {minutes!r}')
+    with transaction(migrated_sessions(Settings())) as session:
         try:
             service.set_rule(session=session, school_id=_school_id(session, school), level=level,
                              ack_minutes=None if minutes == "digest" else int(minutes), actor="cli", now=utcnow())
         except service.EscalationError as error:
-            _fail(str(error))
+            fail(str(error))
     typer.echo(f"level {level}: {'daily digest' if minutes == 'digest' else f'acknowledge within {minutes} minutes'}")
 
 
@@ -91,11 +80,11 @@ def webhook(school: str, url: str, secret: Annotated[str, typer.Option(help="Sha
     from console.notify import service
     from console.store import transaction
 
-    with transaction(_sessions(Settings())) as session:
+    with transaction(migrated_sessions(Settings())) as session:
         try:
             service.set_webhook(session=session, school_id=_school_id(session, school), url=url, secret=secret)
         except ValueError as error:
-            _fail(str(error))
+            fail(str(error))
     typer.echo(f"webhook set: {url}")
 
 
@@ -109,7 +98,7 @@ def case_list(
     from console.store import transaction, utcnow
 
     settings = Settings()
-    with transaction(_sessions(settings)) as session:
+    with transaction(migrated_sessions(settings)) as session:
         school_ids = [_school_id(session, school)] if school else None
         for case in service.list_cases(session=session, school_ids=school_ids, open_only=True):
             flag = service.flag(case=case, today=utcnow().date(), settings=settings)
@@ -125,7 +114,7 @@ def purge() -> None:
     from console.store import transaction, utcnow
 
     settings = Settings()
-    with transaction(_sessions(settings)) as session:
+    with transaction(migrated_sessions(settings)) as session:
         run = service.purge(session=session, settings=settings, now=utcnow(), actor="cli",
                             date_of_birth=service.register_date_of_birth(session))
     typer.echo(", ".join(f"{n} {kind}" for kind, n in run.counts.items()))
@@ -139,12 +128,12 @@ def subject_access(school: str, pupil: str, out: Path) -> None:
     from console.records import service
     from console.store import transaction, utcnow
 
-    with transaction(_sessions(Settings())) as session:
+    with transaction(migrated_sessions(Settings())) as session:
         try:
             archive = service.subject_access_export(session=session, school_id=_school_id(session, school),
                                                     pupil=pupil, actor="cli", now=utcnow())
         except service.RecordsError as error:
-            _fail(str(error))
+            fail(str(error))
     out.write_bytes(archive)
     typer.echo(f"wrote {out} ({len(archive)} bytes)")
 
@@ -160,10 +149,10 @@ def statistics(
     from console.store import transaction
 
     settings = Settings()
-    with transaction(_sessions(settings)) as session:
+    with transaction(migrated_sessions(settings)) as session:
         try:
             rows = service.statistics(session=session, start=start.replace(tzinfo=UTC),
                                       end=end.replace(tzinfo=UTC), min_count=settings.statistics_min_count)
         except service.RecordsError as error:
-            _fail(str(error))
+            fail(str(error))
     typer.echo(service.to_csv(rows, ("measure", "value", "count")), nl=False)

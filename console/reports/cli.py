@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from console.commands import fail, migrated_sessions
 from console.reports import service
 from console.settings import Settings
 from console.store import transaction, utcnow
@@ -28,18 +29,6 @@ PdfOption = Annotated[Path | None, typer.Option("--pdf", help="Also write the re
 CsvOption = Annotated[Path | None, typer.Option("--csv", help="Also write the report's tables as CSV here.")]
 
 
-def _sessions(settings: Settings):
-    from console.store import make_engine, make_sessionmaker
-    from console.store.migrate import upgrade
-
-    engine = make_engine(settings.resolved_database_url)
-    upgrade(engine)
-    return make_sessionmaker(engine)
-
-
-def _fail(message: str) -> None:
-    typer.secho(message, fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=1)
 
 
 def _emit(document: Document, pdf: Path | None, csv: Path | None) -> None:
@@ -73,15 +62,15 @@ def monthly(
     settings = Settings()
     tz = ZoneInfo(settings.report_timezone)
     month = month or service.previous_month(utcnow(), tz)
-    with transaction(_sessions(settings)) as session:
+    with transaction(migrated_sessions(settings)) as session:
         record = schools.get_by_name(session=session, name=school)
         if record is None:
-            _fail(f"no school named {school!r}")
+            fail(f"no school named {school!r}")
         try:
             _, end = service.month_bounds(month, tz)
             report = service.monthly(session=session, school_id=record.id, month=month, tz=tz)
         except service.ReportError as error:
-            _fail(str(error))
+            fail(str(error))
         if end <= utcnow():
             service.store_monthly(session=session, report=report, generated_by="cli")
     from console.reports import documents
@@ -100,11 +89,11 @@ def weekly(
     tz = ZoneInfo(settings.report_timezone)
     today = _today(tz)
     year, number, _ = today.isocalendar()
-    with transaction(_sessions(settings)) as session:
+    with transaction(migrated_sessions(settings)) as session:
         try:
             report = service.weekly(session=session, week=week or f"{year}-W{number:02d}", tz=tz, today=today)
         except service.ReportError as error:
-            _fail(str(error))
+            fail(str(error))
     from console.reports import documents
 
     _emit(documents.weekly_document(report), pdf, csv)
@@ -118,13 +107,13 @@ def quarterly(
 ) -> None:
     """Performance figures per school and overall."""
     settings = Settings()
-    with transaction(_sessions(settings)) as session:
+    with transaction(migrated_sessions(settings)) as session:
         try:
             report = service.quarterly(
                 session=session, quarter=quarter, tz=ZoneInfo(settings.report_timezone)
             )
         except service.ReportError as error:
-            _fail(str(error))
+            fail(str(error))
     from console.reports import documents
 
     _emit(documents.quarterly_document(report), pdf, csv)
@@ -141,13 +130,13 @@ def rules(
 ) -> None:
     """Alerts and false-positive share per rule and per category over the days given."""
     settings = Settings()
-    with transaction(_sessions(settings)) as session:
+    with transaction(migrated_sessions(settings)) as session:
         try:
             report = service.rule_quality(
                 session=session, first=first.date(), last=last.date(), tz=ZoneInfo(settings.report_timezone)
             )
         except service.ReportError as error:
-            _fail(str(error))
+            fail(str(error))
     from console.reports import documents
 
     _emit(documents.rules_document(report), pdf, csv)
