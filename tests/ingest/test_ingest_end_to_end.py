@@ -63,7 +63,7 @@ def test_agent_enrols_streams_and_raises_alerts(console: ConsoleProcess, databas
     agent = AgentProcess(tmp_path / "agent", console, token, ["--count", "20", "--rate", "50", "--user", "pupil.one"])
     agent.start()
     try:
-        wait_for(lambda: _all_stored(agent, database_url, 20), timeout=30, what="all events stored")
+        wait_for(lambda: _all_stored(agent, database_url, 20), timeout=90, what="all events stored")
     finally:
         agent.stop()
     _assert_exactly_once(agent, database_url)
@@ -100,11 +100,11 @@ def test_console_killed_mid_stream_loses_nothing(console: ConsoleProcess, databa
     console.start()
     agent = AgentProcess(tmp_path / "agent", console, token, ["--count", "600", "--rate", "150"]).start()
     try:
-        wait_for(lambda: count_rows(database_url, Event) > 50, timeout=30, what="streaming to start")
+        wait_for(lambda: count_rows(database_url, Event) > 50, timeout=60, what="streaming to start")
         console.kill()
         time.sleep(1.5)
         console.start()
-        wait_for(lambda: _all_stored(agent, database_url, 600), timeout=60, what="the agent to catch up")
+        wait_for(lambda: _all_stored(agent, database_url, 600), timeout=120, what="the agent to catch up")
     finally:
         agent.stop()
     _assert_exactly_once(agent, database_url)
@@ -129,7 +129,7 @@ def test_agent_killed_with_unsent_events_resends_them(console: ConsoleProcess, d
     console.start()
     again = AgentProcess(agent.state_dir, console, "", ["--count", "10", "--rate", "100"]).start()
     try:
-        wait_for(lambda: _all_stored(again, database_url, unsent + 10), timeout=60, what="the spool to drain")
+        wait_for(lambda: _all_stored(again, database_url, unsent + 10), timeout=120, what="the spool to drain")
     finally:
         again.stop()
     _assert_exactly_once(again, database_url)
@@ -140,12 +140,12 @@ def test_console_unreachable_for_a_while_agent_catches_up(console: ConsoleProces
     console.start()
     agent = AgentProcess(tmp_path / "agent", console, token, ["--count", "400", "--rate", "80"]).start()
     try:
-        wait_for(lambda: count_rows(database_url, Event) > 20, timeout=30, what="streaming to start")
+        wait_for(lambda: count_rows(database_url, Event) > 20, timeout=60, what="streaming to start")
         console.stop()
         time.sleep(3)
         depth_while_down = agent.spool_depth()
         console.start()
-        wait_for(lambda: _all_stored(agent, database_url, 400), timeout=60, what="the agent to catch up")
+        wait_for(lambda: _all_stored(agent, database_url, 400), timeout=120, what="the agent to catch up")
     finally:
         agent.stop()
     assert depth_while_down > 0, "the agent kept capturing into its spool while the console was down"

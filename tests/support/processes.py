@@ -51,7 +51,7 @@ class ConsoleProcess:
     def ca_file(self) -> Path:
         return self.data_dir / "pki" / "ca.pem"
 
-    def start(self, timeout: float = 30) -> ConsoleProcess:
+    def start(self, timeout: float = 90) -> ConsoleProcess:
         log = open(self.data_dir / "console.log", "ab")
         self.process = subprocess.Popen([sys.executable, "-m", "console", "serve"], env=self.env, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
@@ -123,7 +123,7 @@ class AgentProcess:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(timeout=30)
 
-    def wait_enrolled(self, timeout: float = 30) -> AgentProcess:
+    def wait_enrolled(self, timeout: float = 60) -> AgentProcess:
         wait_for(lambda: (self.state_dir / "device_id").exists(), timeout=timeout, what=f"enrolment: {self.log()[-2000:]}")
         return self
 
