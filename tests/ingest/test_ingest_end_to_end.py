@@ -116,13 +116,13 @@ def test_agent_killed_with_unsent_events_resends_them(console: ConsoleProcess, d
     token = prepare_school(database_url)
     console.start()
     agent = AgentProcess(tmp_path / "agent", console, token, ["--count", "30", "--rate", "100"]).start()
-    wait_for(lambda: _all_stored(agent, database_url, 30), timeout=30, what="enrolment and first events")
+    wait_for(lambda: _all_stored(agent, database_url, 30), timeout=90, what="enrolment and first events")
     console.stop()
     agent.kill()
     # The console is down: a new agent run captures into the spool only, then is killed with all of it unsent.
     before = len(agent.produced_seqs())
     offline = AgentProcess(agent.state_dir, console, "", ["--count", "200", "--rate", "400"]).start()
-    wait_for(lambda: len(offline.produced_seqs()) >= before + 200, timeout=30, what="offline capture")
+    wait_for(lambda: len(offline.produced_seqs()) >= before + 200, timeout=60, what="offline capture")
     offline.kill()
     unsent = offline.spool_depth()
     assert unsent >= 200
