@@ -37,21 +37,23 @@ def main() -> None:
     sample = texts(args.texts)
     classifier.predict_proba(sample[: args.batch])  # warm up
 
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     for offset in range(0, len(sample), args.batch):
         classifier.predict_proba(sample[offset : offset + args.batch])
-    batched = len(sample) / (time.perf_counter() - start)
+    batched = len(sample) / (time.perf_counter() - wall), len(sample) / (time.process_time() - cpu)
 
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     for text in sample[: args.single]:
         classifier.predict_proba([text])
-    single = args.single / (time.perf_counter() - start)
+    single = args.single / (time.perf_counter() - wall), args.single / (time.process_time() - cpu)
 
     mean_chars = sum(map(len, sample)) / len(sample)
     print(f"model {classifier.version}, {len(classifier.categories)} categories, mean text {mean_chars:.0f} chars")
-    print(f"batched ({args.batch}/batch): {batched:10,.0f} texts/s  (target 20,000)")
-    print(f"one at a time:       {single:10,.0f} texts/s")
-    print(f"ratio batched/single: {batched / single:.1f}x")
+    # Per CPU-second as well as per wall-clock second: on a busy machine the second is the honest figure.
+    print(f"batched ({args.batch}/batch): {batched[0]:10,.0f} texts/s wall {batched[1]:10,.0f} per CPU-s"
+          "  (target 20,000)")
+    print(f"one at a time:       {single[0]:10,.0f} texts/s wall {single[1]:10,.0f} per CPU-s")
+    print(f"ratio batched/single: {batched[0] / single[0]:.1f}x wall, {batched[1] / single[1]:.1f}x CPU")
 
 
 if __name__ == "__main__":
