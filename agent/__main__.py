@@ -1,4 +1,5 @@
-"""`python -m agent run` (real capture) or `python -m agent run --simulate` (simulated pupil)."""
+"""`python -m agent run` (real capture), `python -m agent run --simulate` (simulated pupil), or
+`python -m agent watchdog` (the agent under its osquery-like watchdog)."""
 
 from __future__ import annotations
 
@@ -43,7 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--seed", type=int, default=0, help="simulation random seed")
     run.add_argument("--offset", type=int, default=0, help="where in the simulated scenario to start")
     run.add_argument("--user", default="", help="the simulated pupil's account name")
+    watchdog = commands.add_parser("watchdog", help="run the agent under a watchdog that restarts it above its limits")
+    watchdog.add_argument("worker", nargs=argparse.REMAINDER, help="the worker command (default: the agent itself)")
     args = parser.parse_args(argv)
+    if args.command == "watchdog":
+        from agent.watchdog import main as watchdog_main
+
+        return watchdog_main([arg for arg in args.worker if arg != "--"])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = AgentSettings()
     agent = Agent(settings, _capture(args, settings))

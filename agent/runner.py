@@ -69,10 +69,14 @@ class Agent:
     def apply_policy(self, policy: pb.Policy) -> None:
         if policy.version == self.policy.version:
             return
-        log.info("applying policy version %d", policy.version)
+        try:
+            self.capture.apply_policy(policy)
+        except ValueError as error:
+            log.error("refused policy version %d, keeping version %d: %s", policy.version, self.policy.version, error)
+            return
+        log.info("applied policy version %d", policy.version)
         self.policy = policy
         self._policy_path.write_bytes(policy.SerializeToString())
-        self.capture.apply_policy(policy)
 
     def status(self) -> pb.Event:
         stats = self.spool.stats()
