@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from console.alerts.models import Alert, AlertStatus, RuleQuality, TriageDecision
 from console.audit.models import AuditEntry
+from console.detect import Finding
+from console.detect.scoring import adjust_for_repetition
 from console.events.models import Event, Screenshot
 from console.settings import Settings
 from console.store import utcnow
 
 CONTEXT_EVENTS = 15
 GROUP_WINDOW = timedelta(hours=24)
+# Alerts about the same pupil and category in this window raise the risk of the next one.
+REPETITION_WINDOW = timedelta(days=7)
 REVEAL_ACTION = "reveal_screenshot"
 
 
@@ -159,8 +165,88 @@ def get(*, session: Session, alert_id: int) -> Alert | None:
     return session.get(Alert, alert_id)
 
 
+def prior_alert_counts(
+    *, session: Session, subjects: Iterable[tuple[int, str]], now: datetime
+) -> defaultdict[tuple[int, str, str], int]:
+    """Alerts per (school_id, user, category) created in the REPETITION_WINDOW before now, for the given
+    (school_id, user) pairs: what adjust_for_repetition needs. Users are compared as stored (100 characters)."""
+    counts: defaultdict[tuple[int, str, str], int] = defaultdict(int)
+    pairs = {(school_id, user[:100]) for school_id, user in subjects}
+    if not pairs:
+        return counts
+    query = (
+        select(Alert.school_id, Alert.user, Alert.category, func.count())
+        .where(
+            Alert.school_id.in_({school_id for school_id, _ in pairs}),
+            Alert.user.in_({user for _, user in pairs}),
+            Alert.created_at >= now - REPETITION_WINDOW,
+        )
+        .group_by(Alert.school_id, Alert.user, Alert.category)
+    )
+    for school_id, user, category, count in session.execute(query):
+        counts[(school_id, user, category)] = count
+    return counts
+
+
+def alert_row(
+    *,
+    finding: Finding,
+    prior_alerts: int,
+    now: datetime,
+    school_id: int,
+    device_id: str,
+    user: str,
+    event_seq: int,
+    event_time: datetime,
+    source: str,
+    text: str,
+    application: str = "",
+    window_title: str = "",
+    evidence: dict[str, Any] | None = None,
+    span: tuple[int, int] | None = None,
+) -> dict[str, Any]:
+    """The alerts-table row for one finding (one category) about one event: the risk after repetition, the
+    rule and phrase that matched and where (span overrides the first hit's span, for text that is not the
+    scanned text), and the evidence (the caller's own items first, then the rule and model explanation)."""
+    first = finding.hits[0] if finding.hits else None
+    start, end = span if span is not None else ((first.start, first.end) if first else (0, 0))
+    return {
+        "school_id": school_id,
+        "device_id": device_id,
+        "user": user[:100],
+        "event_seq": event_seq,
+        "event_time": event_time,
+        "created_at": now,
+        "source": source,
+        "category": finding.category,
+        "risk": adjust_for_repetition(finding.risk, prior_alerts),
+        "rule_id": first.rule_id if first else "",
+        "phrase": first.phrase[:300] if first else "",
+        "text": text,
+        "match_start": start,
+        "match_end": end,
+        "application": application[:200],
+        "window_title": window_title[:500],
+        "evidence": {
+            **(evidence or {}),
+            "rule_risk": finding.risk,
+            "prior_alerts": prior_alerts,
+            "hits": [
+                {"rule": hit.rule_id, "phrase": hit.phrase, "start": hit.start, "end": hit.end}
+                for hit in finding.hits
+            ],
+            "model_score": finding.model_score,
+            "model_features": list(finding.model_features),
+        },
+        "status": "new",
+    }
+
+
 def context_events(*, session: Session, alert: Alert, around: int = CONTEXT_EVENTS) -> list[Event]:
-    """The device's events just before and after the alert's event (by seq: the primary key)."""
+    """The device's events just before and after the alert's event (by seq: the primary key). Web-filter
+    alerts come from the proxy's log, not from the device's event stream: they have none."""
+    if alert.source == "weblog":
+        return []
     return list(
         session.scalars(
             select(Event)

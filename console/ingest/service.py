@@ -14,17 +14,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from safeguard_proto.v1 import agent_pb2 as pb
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from console.alerts.models import Alert
-from console.detect import Detector, ScanItem, adjust_for_repetition
+from console.alerts.service import alert_row, prior_alert_counts
+from console.detect import Detector, ScanItem
 from console.devices.models import Device
 from console.events.models import Event, QuarantinedEvent, Screenshot
 from console.ingest.validate import Limits, event_problem
-from safeguard_proto.v1 import agent_pb2 as pb
-
-REPETITION_WINDOW = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -232,7 +231,9 @@ def _alerts(
     flagged = [(s, r) for s, r in zip(scannables, results) if r.findings]
     if not flagged:
         return []
-    prior = _prior_alert_counts(session=session, flagged=flagged, now=now)
+    prior = prior_alert_counts(
+        session=session, subjects={(s.batch.school_id, s.event.user) for s, _ in flagged}, now=now
+    )
     rows: list[dict[str, Any]] = []
     raised: set[tuple[str, int, str]] = set()
     for scannable, result in flagged:
@@ -242,61 +243,25 @@ def _alerts(
             if key in raised:  # typed and deleted text of one event hit the same category
                 continue
             raised.add(key)
-            repeat_key = (batch.school_id, event.user, finding.category)
-            first = finding.hits[0] if finding.hits else None
+            repeat_key = (batch.school_id, event.user[:100], finding.category)
             body = event.typed_text if scannable.item.source == "text" else None
             rows.append(
-                {
-                    "school_id": batch.school_id,
-                    "device_id": batch.device_id,
-                    "user": event.user[:100],
-                    "event_seq": event.seq,
-                    "event_time": _utc(event.time),
-                    "created_at": now,
-                    "source": scannable.item.source,
-                    "category": finding.category,
-                    "risk": adjust_for_repetition(finding.risk, prior[repeat_key]),
-                    "rule_id": first.rule_id if first else "",
-                    "phrase": first.phrase[:300] if first else "",
-                    "text": scannable.item.text,
-                    "match_start": first.start if first else 0,
-                    "match_end": first.end if first else 0,
-                    "application": scannable.item.application[:200],
-                    "window_title": (body.window_title if body else "")[:500],
-                    "evidence": {
-                        "deleted": scannable.deleted,
-                        "url": scannable.item.url,
-                        "rule_risk": finding.risk,
-                        "prior_alerts": prior[repeat_key],
-                        "hits": [
-                            {"rule": hit.rule_id, "phrase": hit.phrase, "start": hit.start, "end": hit.end}
-                            for hit in finding.hits
-                        ],
-                        "model_score": finding.model_score,
-                        "model_features": list(finding.model_features),
-                    },
-                    "status": "new",
-                }
+                alert_row(
+                    finding=finding,
+                    prior_alerts=prior[repeat_key],
+                    now=now,
+                    school_id=batch.school_id,
+                    device_id=batch.device_id,
+                    user=event.user,
+                    event_seq=event.seq,
+                    event_time=_utc(event.time),
+                    source=scannable.item.source,
+                    text=scannable.item.text,
+                    application=scannable.item.application,
+                    window_title=body.window_title if body else "",
+                    evidence={"deleted": scannable.deleted, "url": scannable.item.url},
+                )
             )
             prior[repeat_key] += 1
     return rows
 
-
-def _prior_alert_counts(
-    *, session: Session, flagged: list[tuple[_Scannable, Any]], now: datetime
-) -> defaultdict[tuple[int, str, str], int]:
-    counts: defaultdict[tuple[int, str, str], int] = defaultdict(int)
-    schools = {s.batch.school_id for s, _ in flagged}
-    users = {s.event.user[:100] for s, _ in flagged}
-    query = (
-        select(Alert.school_id, Alert.user, Alert.category, func.count())
-        .where(
-            Alert.school_id.in_(schools),
-            Alert.user.in_(users),
-            Alert.created_at >= now - REPETITION_WINDOW,
-        )
-        .group_by(Alert.school_id, Alert.user, Alert.category)
-    )
-    for school_id, user, category, count in session.execute(query):
-        counts[(school_id, user, category)] = count
-    return counts

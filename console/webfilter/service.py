@@ -77,3 +77,49 @@ def devices_at(*, session: Session, lookups: Sequence[tuple[str, datetime]]) -> 
         else:
             out.append(DeviceAtAddress(device_id=row.device_id, school_id=row.school_id, phase=str(row.phase)))
     return out
+
+
+@dataclass(frozen=True)
+class SchoolAtAddress:
+    school_id: int
+    phase: str
+
+
+def parse_networks(values: Sequence[str]) -> list[str]:
+    """CIDR ranges in canonical form ("10.12.0.0/16"); ValueError names the first that is not one."""
+    out = []
+    for value in values:
+        try:
+            out.append(str(ipaddress.ip_network(value.strip(), strict=False)))
+        except ValueError:
+            raise ValueError(f"{value!r} is not a network in CIDR form (e.g. 10.12.0.0/16)") from None
+    return out
+
+
+def set_networks(*, session: Session, school: School, networks: Sequence[str]) -> list[str]:
+    """Replace the school's address ranges; refuses a range that overlaps another school's."""
+    canonical = parse_networks(networks)
+    mine = [ipaddress.ip_network(n) for n in canonical]
+    others = session.scalars(select(School).where(School.id != school.id)).all()
+    for other in others:
+        for theirs in map(ipaddress.ip_network, other.networks or []):
+            for network in mine:
+                if network.version == theirs.version and network.overlaps(theirs):
+                    raise ValueError(f"{network} overlaps {theirs} of {other.name}")
+    school.networks = canonical
+    return canonical
+
+
+def schools_at(*, session: Session, ips: Sequence[str]) -> list[SchoolAtAddress | None]:
+    """For each ip: the school whose networks hold it (the most specific range), or None."""
+    ranges = [
+        (network, SchoolAtAddress(school_id=school_id, phase=str(phase)))
+        for school_id, phase, networks in session.execute(select(School.id, School.phase, School.networks))
+        for network in map(ipaddress.ip_network, networks or [])
+    ]
+    ranges.sort(key=lambda item: -item[0].prefixlen)
+    out: list[SchoolAtAddress | None] = []
+    for ip in ips:
+        address = ipaddress.ip_address(_canonical(ip))
+        out.append(next((school for network, school in ranges if address in network), None))
+    return out

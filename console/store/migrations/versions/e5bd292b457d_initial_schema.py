@@ -1,15 +1,15 @@
 """initial schema
 
-Revision ID: a531ccc259fb
+Revision ID: e5bd292b457d
 Revises: 
-Create Date: 2026-11-23 11:58:06.267184
+Create Date: 2026-11-23 12:13:17.783366
 """
 from alembic import op
 import sqlalchemy as sa
 import console.store
 
 
-revision = 'a531ccc259fb'
+revision = 'e5bd292b457d'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -113,6 +113,7 @@ def upgrade() -> None:
     sa.Column('contact_name', sa.String(length=200), nullable=False),
     sa.Column('contact_email', sa.String(length=254), nullable=False),
     sa.Column('contact_phone', sa.String(length=40), nullable=False),
+    sa.Column('networks', sa.JSON(), server_default='[]', nullable=False),
     sa.Column('created_at', console.store.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['trust_id'], ['trusts.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -245,6 +246,22 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['school_id'], ['schools.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('username')
+    )
+    op.create_table('web_requests',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('school_id', sa.Integer(), nullable=False),
+    sa.Column('time', console.store.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('client_ip', sa.String(length=45), nullable=False),
+    sa.Column('url_hash', sa.String(length=64), nullable=False),
+    sa.Column('url', sa.Text(), nullable=False),
+    sa.Column('user', sa.String(length=100), nullable=False),
+    sa.Column('device_id', sa.String(length=36), nullable=True),
+    sa.Column('status', sa.String(length=40), nullable=False),
+    sa.Column('method', sa.String(length=20), nullable=False),
+    sa.Column('imported_at', console.store.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['school_id'], ['schools.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('school_id', 'time', 'client_ip', 'url_hash', name='uq_web_request')
     )
     op.create_table('alerts',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -536,6 +553,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_alerts_school_created')
 
     op.drop_table('alerts')
+    op.drop_table('web_requests')
     op.drop_table('users')
     op.drop_table('school_webhooks')
     op.drop_table('school_policies')
