@@ -181,10 +181,16 @@ class Detector:
     def scan(self, items: Sequence[ScanItem]) -> list[ScanResult]:
         """One result per item, in order. Batched: call it with a whole batch."""
         hits: list[list[tuple[Hit, int]]] = [[] for _ in items]
+        looked: dict[ScanItem, list[tuple[Hit, int]]] = {}  # the same item twice in a batch (titles, urls)
         for index in self.candidates(items):
-            hits[index] = self._hits(items[index])
+            item = items[index]
+            found = looked.get(item)
+            if found is None:
+                found = looked[item] = self._hits(item)
+            hits[index] = found
         model_risks = self._model(items)
-        return [self._result(item, hits[i], *model_risks[i]) for i, item in enumerate(items)]
+        features = self._model_features(items, hits, model_risks)
+        return [self._result(item, hits[i], *model_risks[i], features) for i, item in enumerate(items)]
 
     def _occurrences(self, text: Normalised) -> list[_Occurrence]:
         out = []
@@ -270,19 +276,41 @@ class Detector:
 
     def _model(self, items: Sequence[ScanItem]) -> list[tuple[dict[str, float], dict[str, int]]]:
         """Per item: (the model's probability per category, its risk per category) — empty without a model."""
-        if self.classifier is None or not items:
+        classifier = self.classifier
+        if classifier is None or not items:
             return [({}, {}) for _ in items]
-        categories = self.classifier.categories
-        probabilities = self.classifier.predict_proba([item.text for item in items])
-        out = []
-        for row in probabilities:
-            scores = {c: float(p) for c, p in zip(categories, row)}
-            risks = {c: r for c, p in scores.items() if (r := self.classifier.risk_for(c, p)) > 0}
-            out.append((scores, risks))
-        return out
+        categories = classifier.categories
+        texts = list(dict.fromkeys(item.text for item in items))  # each distinct text once
+        probabilities = classifier.predict_proba(texts)
+        over = probabilities >= classifier.thresholds  # numpy, row by category
+        by_text: dict[str, tuple[dict[str, float], dict[str, int]]] = {}
+        for text, row, row_over in zip(texts, probabilities.tolist(), over.any(axis=1).tolist()):
+            scores = dict(zip(categories, row))
+            risks: dict[str, int] = {}
+            if row_over:
+                risks = {c: r for c, p in scores.items() if (r := classifier.risk_for(c, p)) > 0}
+            by_text[text] = (scores, risks)
+        return [by_text[item.text] for item in items]
+
+    def _model_features(
+        self,
+        items: Sequence[ScanItem],
+        hits: list[list[tuple[Hit, int]]],
+        model: list[tuple[dict[str, float], dict[str, int]]],
+    ) -> dict[tuple[str, str], tuple[str, ...]]:
+        """The model's top features of each (text, category) the model flags, explained in one batch."""
+        if self.classifier is None:
+            return {}
+        wanted = list(dict.fromkeys((item.text, c) for item, (_, risks) in zip(items, model) for c in risks))
+        return {key: tuple(names) for key, names in zip(wanted, self.classifier.explain_many(wanted))}
 
     def _result(
-        self, item: ScanItem, item_hits: list[tuple[Hit, int]], model_scores: dict[str, float], model_risks: dict[str, int]
+        self,
+        item: ScanItem,
+        item_hits: list[tuple[Hit, int]],
+        model_scores: dict[str, float],
+        model_risks: dict[str, int],
+        model_features: dict[tuple[str, str], tuple[str, ...]],
     ) -> ScanResult:
         if not item_hits and not model_risks:
             return ScanResult(findings=(), scores=dict(model_scores))
@@ -302,11 +330,7 @@ class Detector:
                     risk=risk,
                     hits=tuple(h for h, _ in rule_hits),
                     model_score=model_scores.get(category),
-                    model_features=(
-                        tuple(self.classifier.explain(item.text, category))
-                        if self.classifier is not None and category in model_risks
-                        else ()
-                    ),
+                    model_features=model_features.get((item.text, category), ()),
                 )
             )
         findings.sort(key=lambda f: -f.risk)

@@ -274,22 +274,80 @@ class Classifier:
 
     def explain(self, text: str, category: str, k: int = 5) -> list[str]:
         """The ``k`` words or character n-grams of ``text`` that pushed ``category``'s score up most."""
-        column = self._index(category)
-        row = features(*raw_counts([text]), self.word_idf, self.char_idf)
-        contribution = np.zeros(row.shape[1], dtype=np.float32)
-        contribution[row.indices] = row.data * self.coef[row.indices, column]
-        buf, _ = _join([normalise(text)])
-        names: dict[int, str] = {}
-        for spans, offset in ((_word_ngrams(buf), 0), (_char_ngrams(buf), 1 << WORD_BITS)):
-            for start, end, bucket in zip(*spans):
-                piece = buf[start:end].tobytes().decode(errors="ignore").strip()
-                if piece:
-                    names.setdefault(offset + int(bucket), piece)
-        ranked = sorted(names, key=lambda index: contribution[index], reverse=True)
-        top: list[str] = []
-        for index in ranked:
-            if contribution[index] <= 0 or len(top) == k:
-                break
-            if names[index] not in top:
-                top.append(names[index])
-        return top
+        return self.explain_many([(text, category)], k)[0]
+
+    def explain_many(self, requests: Sequence[tuple[str, str]], k: int = 5) -> list[list[str]]:
+        """``explain(text, category, k)`` for each (text, category), featurising all the texts at once.
+
+        Each answer is the one the text alone gives: a batch does not change a text's feature row, and
+        each feature is named by the first non-blank span of the text that has it (words before character
+        n-grams, in order); features rank by contribution, ties by that first appearance."""
+        columns = [self._index(category) for _, category in requests]
+        texts = list(dict.fromkeys(text for text, _ in requests))
+        named: dict[str, _Named] = {}
+        for start in range(0, len(texts), MAX_CHUNK):
+            named.update(self._named_features(texts[start : start + MAX_CHUNK]))
+        out = []
+        for (text, _), column in zip(requests, columns):
+            row_features, row_values, buckets, firsts, piece_starts, piece_ends, raw = named[text]
+            top: list[str] = []
+            if len(buckets):
+                contribution = row_values * self.coef[row_features, column]
+                # Every named feature is in the text's row (unless its weight is an explicit zero).
+                at = np.minimum(np.searchsorted(row_features, buckets), len(row_features) - 1)
+                value = np.where(row_features[at] == buckets, contribution[at], np.float32(0))
+                positive = np.flatnonzero(value > 0)
+                for index in positive[np.lexsort((firsts[positive], -value[positive]))]:
+                    if len(top) == k:
+                        break
+                    name = raw[piece_starts[index] : piece_ends[index]].decode(errors="ignore").strip()
+                    if name not in top:
+                        top.append(name)
+            out.append(top)
+        return out
+
+    def _named_features(self, texts: Sequence[str]) -> dict[str, _Named]:
+        buf, text_ends = _join([normalise(text) for text in texts])
+        word_spans, char_spans = _word_ngrams(buf), _char_ngrams(buf)
+        rows = features(
+            _counts(word_spans, text_ends, WORD_BITS), _counts(char_spans, text_ends, CHAR_BITS),
+            self.word_idf, self.char_idf,
+        )
+        starts = np.concatenate((word_spans[0], char_spans[0]))
+        ends = np.concatenate((word_spans[1], char_spans[1]))
+        buckets = np.concatenate((word_spans[2], char_spans[2] + (1 << WORD_BITS)))
+        # A span names nothing when it decodes to blanks: one with a printable ASCII character never does, one
+        # of spaces only always does; the rest (non-ASCII bytes and spaces only: rare) are decoded to tell.
+        printable = np.concatenate(([0], np.cumsum((buf > 0x20) & (buf < 0x7F))))
+        spaces = np.concatenate(([0], np.cumsum(buf == 0x20)))
+        n_printable = printable[ends] - printable[starts]
+        nonblank = n_printable > 0
+        raw = buf.tobytes()
+        unsure = np.flatnonzero(~nonblank & (spaces[ends] - spaces[starts] < ends - starts))
+        for i, start, end in zip(unsure.tolist(), starts[unsure].tolist(), ends[unsure].tolist()):
+            nonblank[i] = bool(raw[start:end].decode(errors="ignore").strip())
+        starts, ends, buckets = starts[nonblank], ends[nonblank], buckets[nonblank]
+        text_of = np.searchsorted(text_ends, starts, side="right")
+        order = np.argsort(text_of, kind="stable")  # span order kept within each text
+        starts, ends, buckets = starts[order], ends[order], buckets[order]
+        bounds = np.searchsorted(text_of[order], np.arange(len(texts) + 1))
+        out = {}
+        for t, text in enumerate(texts):
+            a, b = bounds[t], bounds[t + 1]
+            distinct, firsts = np.unique(buckets[a:b], return_index=True)
+            out[text] = (
+                rows.indices[rows.indptr[t] : rows.indptr[t + 1]].astype(np.int64),
+                rows.data[rows.indptr[t] : rows.indptr[t + 1]],
+                distinct,
+                firsts,
+                starts[a:b][firsts],
+                ends[a:b][firsts],
+                raw,
+            )
+        return out
+
+
+# Per text: its feature row (sorted feature indexes, values) and, per distinct feature some non-blank span
+# of it has: the feature (sorted), the index of its first such span, where that span starts and ends in
+# the featurised bytes, and those bytes.
+_Named = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, bytes]
