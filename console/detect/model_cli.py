@@ -124,10 +124,9 @@ def evaluate_command(
                 continue
             typer.echo(f"  {source}")
             for category, m in source_metrics.items():
-                typer.echo(
-                    f"    {category:16} recall {m['recall']:.3f} ({m['positives']} positives)"
-                    f"  benign FPR {m['benign_fpr']:.3f} ({m['benign']} benign)"
-                )
+                recall = f"recall {m['recall']:.3f} ({m['positives']} positives)" if m["positives"] else ""
+                fpr = f"benign FPR {m['benign_fpr']:.3f} ({m['benign']} benign)" if m["benign"] else ""
+                typer.echo(f"    {category:16} {recall}{'  ' if recall and fpr else ''}{fpr}")
 
 
 def _triage_labels(database_url: str) -> list[tuple[str, str, bool]]:
