@@ -8,6 +8,7 @@ delivered twice (agent resend, bus redelivery) stores its events and raises its 
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from safeguard_proto.v1 import agent_pb2 as pb
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from console.alerts.models import Alert
@@ -58,7 +59,18 @@ def _utc(timestamp) -> datetime:
     return _EPOCH + timedelta(seconds=timestamp.seconds, microseconds=timestamp.nanos // 1000)
 
 
-def _event_row(device_id: str, event: pb.Event, kind: str) -> dict[str, Any]:
+_EVENT_COLUMNS = ("device_id", "seq", "event_id", "kind", "time", "user", "text", "detail")
+_EPOCH_NAIVE = datetime(1970, 1, 1)
+
+
+def _sqlite_time(timestamp) -> str:
+    """A UTC timestamp as SQLAlchemy writes an aware datetime into SQLite (naive UTC, microseconds always)."""
+    moment = _EPOCH_NAIVE + timedelta(seconds=timestamp.seconds, microseconds=timestamp.nanos // 1000)
+    return moment.isoformat(" ", "microseconds")
+
+
+def _event_values(event: pb.Event, kind: str) -> tuple[str, dict[str, Any]]:
+    """The event's scanned text and its detail (kind-specific fields) for the events table."""
     body = getattr(event, kind)
     text = ""
     detail: dict[str, Any]
@@ -96,16 +108,36 @@ def _event_row(device_id: str, event: pb.Event, kind: str) -> dict[str, Any]:
             "agent_version": body.agent_version,
             "policy_version": body.policy_version,
         }
-    return {
-        "device_id": device_id,
-        "seq": event.seq,
-        "event_id": event.event_id,
-        "kind": kind,
-        "time": _utc(event.time),
-        "user": event.user[:100],
-        "text": text,
-        "detail": detail,
-    }
+    return text, detail
+
+
+def _insert_events(session: Session, rows: list[tuple[Any, ...]]) -> None:
+    """Bulk insert of event rows (tuples in _EVENT_COLUMNS order, time as a protobuf Timestamp, detail a dict).
+
+    On SQLite the values are converted here exactly as SQLAlchemy's types would (a datetime string, JSON text)
+    and handed to the driver's executemany: SQLAlchemy's per-row parameter processing cost more than the
+    insert itself. Other databases take the ordinary Core path."""
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name == "sqlite":
+        quote = dialect.identifier_preparer.quote
+        sql = (
+            f"INSERT INTO events ({', '.join(quote(c) for c in _EVENT_COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in _EVENT_COLUMNS)})"
+        )
+        dumps = json.dumps
+        connection.exec_driver_sql(
+            sql,
+            [(d, seq, eid, kind, _sqlite_time(t), user, text, dumps(detail)) for d, seq, eid, kind, t, user, text, detail in rows],
+        )
+        return
+    session.execute(
+        insert(Event.__table__),
+        [
+            {"device_id": d, "seq": seq, "event_id": eid, "kind": kind, "time": _utc(t), "user": user, "text": text, "detail": detail}
+            for d, seq, eid, kind, t, user, text, detail in rows
+        ],
+    )
 
 
 def _scannables(batch: DeviceBatch, event: pb.Event, kind: str) -> list[_Scannable]:
@@ -129,14 +161,20 @@ def _scannables(batch: DeviceBatch, event: pb.Event, kind: str) -> list[_Scannab
     return []
 
 
-def _apply_status(device: Device, status: pb.AgentStatus) -> None:
-    device.cpu_percent = status.cpu_percent
-    device.rss_bytes = status.rss_bytes
-    device.spool_depth = status.spool_depth
-    device.dropped_events = sum(status.dropped.values())
-    device.policy_version = status.policy_version
+def _status_values(status: pb.AgentStatus) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "cpu_percent": status.cpu_percent,
+        "rss_bytes": status.rss_bytes,
+        "spool_depth": status.spool_depth,
+        "dropped_events": sum(status.dropped.values()),
+        "policy_version": status.policy_version,
+    }
     if status.agent_version:
-        device.agent_version = status.agent_version[:50]
+        values["agent_version"] = status.agent_version[:50]
+    return values
+
+
+_DEVICES = Device.__table__
 
 
 def store_batches(
@@ -149,44 +187,47 @@ def store_batches(
 ) -> list[BatchOutcome]:
     """Store and detect; returns one outcome per batch, in order. The caller commits."""
     device_ids = sorted({batch.device_id for batch in batches})
-    devices = {
-        device.id: device
-        for device in session.scalars(select(Device).where(Device.id.in_(device_ids)).with_for_update())
-    }
-    event_rows: list[dict[str, Any]] = []
+    # Each device's stored-through seq, its row locked: resends at or below it are skipped, in this transaction.
+    query = select(_DEVICES.c.id, _DEVICES.c.stored_through_seq).where(_DEVICES.c.id.in_(device_ids))
+    stored_through: dict[str, int] = {d: seq for d, seq in session.execute(query.with_for_update())}
+    statuses: dict[str, dict[str, Any]] = {}
+    event_rows: list[tuple[Any, ...]] = []
     screenshot_rows: list[dict[str, Any]] = []
     quarantine_rows: list[dict[str, Any]] = []
     scannables: list[_Scannable] = []
     outcomes: list[BatchOutcome] = []
 
     for batch in batches:
-        device = devices[batch.device_id]
-        outcome = BatchOutcome(acked_through_seq=device.stored_through_seq)
+        device_id = batch.device_id
+        through = stored_through[device_id]
+        outcome = BatchOutcome(acked_through_seq=through)
         for event in batch.events:
-            if event.seq <= device.stored_through_seq:
+            seq = event.seq
+            if seq <= through:
                 continue
             problem = event_problem(event, limits, now)
             if problem is not None:
                 quarantine_rows.append(
                     {
-                        "device_id": batch.device_id,
-                        "seq": event.seq,
+                        "device_id": device_id,
+                        "seq": seq,
                         "received_at": now,
                         "reason": problem[:500],
                         "raw": event.SerializeToString(),
                     }
                 )
-                outcome.rejected.append(pb.RejectedEvent(seq=event.seq, reason=problem))
+                outcome.rejected.append(pb.RejectedEvent(seq=seq, reason=problem))
             else:
                 kind = event.WhichOneof("kind")
-                event_rows.append(_event_row(batch.device_id, event, kind))
+                text, detail = _event_values(event, kind)
+                event_rows.append((device_id, seq, event.event_id, kind, event.time, event.user[:100], text, detail))
                 outcome.stored += 1
                 if kind == "screenshot":
                     shot = event.screenshot
                     screenshot_rows.append(
                         {
-                            "device_id": batch.device_id,
-                            "seq": event.seq,
+                            "device_id": device_id,
+                            "seq": seq,
                             "trigger_seq": shot.trigger_seq,
                             "time": _utc(event.time),
                             "format": shot.format,
@@ -197,16 +238,24 @@ def store_batches(
                         }
                     )
                 elif kind == "agent_status":
-                    _apply_status(device, event.agent_status)
+                    statuses[device_id] = _status_values(event.agent_status)
                 else:
                     scannables.extend(_scannables(batch, event, kind))
-            device.stored_through_seq = event.seq
-        device.last_seen_at = now
-        outcome.acked_through_seq = device.stored_through_seq
+            through = seq
+        stored_through[device_id] = through
+        outcome.acked_through_seq = through
         outcomes.append(outcome)
 
+    session.execute(
+        update(_DEVICES)
+        .where(_DEVICES.c.id == bindparam("device"))
+        .values(stored_through_seq=bindparam("through"), last_seen_at=bindparam("seen")),
+        [{"device": d, "through": stored_through[d], "seen": now} for d in device_ids],
+    )
+    for device_id, values in statuses.items():
+        session.execute(update(_DEVICES).where(_DEVICES.c.id == device_id).values(**values))
     if event_rows:
-        session.execute(insert(Event.__table__), event_rows)
+        _insert_events(session, event_rows)
     if screenshot_rows:
         session.execute(insert(Screenshot.__table__), screenshot_rows)
     if quarantine_rows:
