@@ -62,6 +62,7 @@ for _c in range(128):
     FOLD[_c]  # fill ASCII up front so that str.translate takes its fast path
 FOLD[ord(SEPARATOR)] = SEPARATOR
 ASCII_FOLD = bytes(ord(FOLD[c] or " ") for c in range(128)) + bytes(range(128, 256))
+ASCII_APOSTROPHES = APOSTROPHES.encode("ascii", "ignore")  # the ASCII characters FOLD drops
 SYMBOLS_TO_SPACE = str.maketrans({s: " " for s in LEET_SYMBOLS})
 
 LEET_RUN = re.compile(r"[0-9@$!|]+")
@@ -110,7 +111,7 @@ def normalise_batch(texts: Sequence[str]) -> str:
     # Texts that are not ASCII are folded one by one (str.translate leaves its fast path at the first
     # non-ASCII character); then the whole batch, now ASCII, goes through bytes.translate at once.
     joined = SEPARATOR.join(map(_single_line_ascii, texts)).encode("ascii")
-    folded = joined.translate(ASCII_FOLD, APOSTROPHES.encode("ascii", "ignore")).decode("ascii")
+    folded = joined.translate(ASCII_FOLD, ASCII_APOSTROPHES).decode("ascii")
     folded = LEET_RUN.sub(_unleet_run, folded).translate(SYMBOLS_TO_SPACE)
     folded = SPACES.sub(" ", folded).replace(" \n", "\n").replace("\n ", "\n").strip(" ")
     folded = REPEATS.sub(_first_letter, folded)
@@ -181,13 +182,20 @@ def _substitute(
 def normalise(text: str, *, join_spaced: bool = False) -> Normalised:
     """One text normalised exactly as normalise_batch does, with offsets; join_spaced gives the variant in
     which letters spelled out one by one are joined."""
-    chars: list[str] = []
-    starts: list[int] = []
-    for i, char in enumerate(text):
-        folded = FOLD[ord(" " if char == SEPARATOR else char)]
-        chars.append(folded)
-        starts += [i] * len(folded)
-    folded = "".join(chars)
+    if text.isascii():
+        # Each ASCII character folds to one character, apostrophes to none: bytes.translate does it in C.
+        folded = text.replace(SEPARATOR, " ").encode("ascii").translate(ASCII_FOLD, ASCII_APOSTROPHES).decode("ascii")
+        starts = list(range(len(text))) if len(folded) == len(text) else [
+            i for i, char in enumerate(text) if char not in APOSTROPHES
+        ]
+    else:
+        chars: list[str] = []
+        starts = []
+        for i, char in enumerate(text):
+            folded = FOLD[ord(" " if char == SEPARATOR else char)]
+            chars.append(folded)
+            starts += [i] * len(folded)
+        folded = "".join(chars)
     ends = [s + 1 for s in starts]
     runs = [1] * len(folded)
     folded = LEET_RUN.sub(_unleet_run, folded).translate(SYMBOLS_TO_SPACE)
