@@ -65,6 +65,24 @@ def normalise(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
+_TEXT_SEPARATOR = "\x1e"  # whitespace to every step of normalise(); html.unescape never produces it
+
+
+def normalise_many(texts: Sequence[str]) -> list[str]:
+    """[normalise(text) for text in texts], with each step run once over the texts joined."""
+    if len(texts) < 2 or any(_TEXT_SEPARATOR in text for text in texts):
+        return [normalise(text) for text in texts]
+    # Spaces around the separator end any entity, url or @name at a text's end; no run of one character
+    # crosses it (the runs of spaces it may shorten are whitespace, folded below).
+    joined = html.unescape(f" {_TEXT_SEPARATOR} ".join(texts)).lower()
+    joined = _URL.sub(" url ", joined)
+    joined = _MENTION.sub(" @user ", joined)
+    joined = _APOSTROPHE.sub("", joined)
+    joined = _REPEAT.sub(r"\1\1", joined)
+    # str.split() and \s agree on what whitespace is: this is _SPACE.sub(" ", part).strip().
+    return [" ".join(part.split()) for part in joined.split(_TEXT_SEPARATOR)]
+
+
 _WORD_BYTE = np.zeros(256, dtype=bool)
 _WORD_BYTE[list(b"0123456789_abcdefghijklmnopqrstuvwxyz")] = True
 _WORD_BYTE[128:] = True  # the bytes of any non-ASCII character: letters of other scripts, emoji
@@ -160,7 +178,7 @@ def raw_counts(texts: Sequence[str]) -> tuple[sparse.csr_matrix, sparse.csr_matr
     if len(texts) > MAX_CHUNK:
         chunks = [raw_counts(texts[start : start + MAX_CHUNK]) for start in range(0, len(texts), MAX_CHUNK)]
         return tuple(sparse.vstack(part, format="csr") for part in zip(*chunks))  # type: ignore[return-value]
-    buf, text_ends = _join([normalise(text) for text in texts])
+    buf, text_ends = _join(normalise_many(texts))
     return _counts(_word_ngrams(buf), text_ends, WORD_BITS), _counts(_char_ngrams(buf), text_ends, CHAR_BITS)
 
 
@@ -307,7 +325,7 @@ class Classifier:
         return out
 
     def _named_features(self, texts: Sequence[str]) -> dict[str, _Named]:
-        buf, text_ends = _join([normalise(text) for text in texts])
+        buf, text_ends = _join(normalise_many(texts))
         word_spans, char_spans = _word_ngrams(buf), _char_ngrams(buf)
         rows = features(
             _counts(word_spans, text_ends, WORD_BITS), _counts(char_spans, text_ends, CHAR_BITS),
