@@ -20,7 +20,9 @@ from sqlalchemy import create_engine, select, text
 from support.processes import AgentProcess, ConsoleProcess, wait_for
 
 from console.alerts.models import Alert
-from console.detect import Detector, ScanItem
+from console.detect import ScanItem
+from console.detection import build_detector
+from console.settings import Settings
 from console.events.models import Event
 from console.store import make_engine, make_sessionmaker
 
@@ -224,7 +226,7 @@ def assert_exactly_once(database_url: str, agents: list[AgentProcess], *, phase:
     twice = [key for key, n in raised.items() if n > 1]
     assert not twice, f"alerts raised more than once: {twice[:10]}"
     scannable = [(event, item) for event in events for item in _scan_items(event, phase)]
-    results = Detector.load().scan([item for _, item in scannable])
+    results = build_detector(Settings()).scan([item for _, item in scannable])  # as the console detects
     due = {
         (event.device_id, event.seq, finding.category)
         for (event, _), result in zip(scannable, results)
