@@ -79,17 +79,23 @@ def overdue(user: User = Depends(officers), session: Session = Depends(get_sessi
     return service.overdue(session=session, now=utcnow(), school_ids=visible_school_ids(user, session))
 
 
+def _existing_school(session: Session, school_id: int) -> int:
+    if session.get(School, school_id) is None:
+        raise HTTPException(404, f"no school {school_id}")
+    return school_id
+
+
 @api.get("/schools/{school_id}/contacts", response_model=list[ContactRead])
 def read_contacts(school_id: int, user: User = Depends(admins), session: Session = Depends(get_session)) -> list[Contact]:
-    return service.contacts(session=session, school_id=school_id)
+    return service.contacts(session=session, school_id=_existing_school(session, school_id))
 
 
 @api.put("/schools/{school_id}/contacts", response_model=list[ContactRead], dependencies=[Depends(csrf_protect)])
 def replace_contacts(school_id: int, contacts: list[ContactCreate], user: User = Depends(admins),
                      session: Session = Depends(get_session)) -> list[Contact]:
     try:
-        return service.set_contacts(session=session, school_id=school_id, contacts=contacts, actor=user.username,
-                                    now=utcnow())
+        return service.set_contacts(session=session, school_id=_existing_school(session, school_id), contacts=contacts,
+                                    actor=user.username, now=utcnow())
     except service.EscalationError as error:
         raise HTTPException(422, str(error)) from None
 
@@ -97,6 +103,9 @@ def replace_contacts(school_id: int, contacts: list[ContactCreate], user: User =
 @api.put("/schools/{school_id}/rules", dependencies=[Depends(csrf_protect)])
 def update_rule(school_id: int, rule: RuleUpdate, user: User = Depends(admins),
                 session: Session = Depends(get_session)) -> RuleUpdate:
-    service.set_rule(session=session, school_id=school_id, level=rule.level, ack_minutes=rule.ack_minutes,
-                     actor=user.username, now=utcnow())
+    try:
+        service.set_rule(session=session, school_id=_existing_school(session, school_id), level=rule.level,
+                         ack_minutes=rule.ack_minutes, actor=user.username, now=utcnow())
+    except service.EscalationError as error:
+        raise HTTPException(422, str(error)) from None
     return rule
