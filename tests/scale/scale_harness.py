@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import POSTGRES_SERVER, free_port
 from sqlalchemy import create_engine, select, text
-from support.processes import AgentProcess, ConsoleProcess, wait_for
+from support.processes import AgentProcess, ConsoleProcess, ManagedProcess, wait_for
 
 from console.alerts.models import Alert
 from console.detect import ScanItem
@@ -98,7 +98,7 @@ class NatsServer:
 
 
 @dataclass
-class WorkerProcess:
+class WorkerProcess(ManagedProcess):
     data_dir: Path
     database_url: str
     nats_url: str
@@ -120,26 +120,12 @@ class WorkerProcess:
             "SAFEGUARD_NATS_ACK_WAIT_SECONDS": "2",
             **self.extra_env,
         }
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "console", "worker"], env=env, stdout=log, stderr=log)
+        self.launch([sys.executable, "-m", "console", "worker"], env)
         wait_for(lambda: "consuming" in self.log() or self.process.poll() is not None, timeout=30, what=self.name)
         if self.process.poll() is not None:
             raise RuntimeError(f"{self.name} exited: {self.log()[-3000:]}")
         return self
 
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> int:
-        if self.process is None or self.process.poll() is not None:
-            return self.process.returncode if self.process else 0
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=30)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
 def nats_console(data_dir: Path, database_url: str, nats_url: str, **ports: int) -> ConsoleProcess:

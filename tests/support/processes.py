@@ -23,8 +23,37 @@ from console.store import make_engine, make_sessionmaker, transaction
 from console.store.migrate import upgrade
 
 
+class ManagedProcess:
+    """A child process with its own log file: stop it politely, kill it, read what it logged."""
+
+    process: subprocess.Popen | None
+
+    @property
+    def log_path(self) -> Path:
+        raise NotImplementedError
+
+    def launch(self, command: list[str], env: dict[str, str]) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> int:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else 0
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
 @dataclass
-class ConsoleProcess:
+class ConsoleProcess(ManagedProcess):
     data_dir: Path
     database_url: str
     grpc_port: int = field(default_factory=free_port)
@@ -52,8 +81,7 @@ class ConsoleProcess:
         return self.data_dir / "pki" / "ca.pem"
 
     def start(self, timeout: float = 90) -> ConsoleProcess:
-        log = open(self.data_dir / "console.log", "ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "console", "serve"], env=self.env, stdout=log, stderr=log)
+        self.launch([sys.executable, "-m", "console", "serve"], self.env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -72,24 +100,13 @@ class ConsoleProcess:
                 return False
             return reply.status == health_pb2.HealthCheckResponse.SERVING
 
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> int:
-        if self.process is None or self.process.poll() is not None:
-            return self.process.returncode if self.process else 0
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=30)
-
-    def log(self) -> str:
-        path = self.data_dir / "console.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "console.log"
 
 
 @dataclass
-class AgentProcess:
+class AgentProcess(ManagedProcess):
     state_dir: Path
     console: ConsoleProcess
     token: str = ""
@@ -106,22 +123,12 @@ class AgentProcess:
             "SAFEGUARD_AGENT_ENROL_PORT": str(self.console.enrol_port),
             "SAFEGUARD_AGENT_BACKOFF_MAX_SECONDS": "1",
         }
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.state_dir / "agent.log", "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "agent", "run", "--simulate", *self.args], env=env, stdout=log, stderr=log
-        )
+        self.launch([sys.executable, "-m", "agent", "run", "--simulate", *self.args], env)
         return self
 
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=30)
+    @property
+    def log_path(self) -> Path:
+        return self.state_dir / "agent.log"
 
     def wait_enrolled(self, timeout: float = 60) -> AgentProcess:
         wait_for(lambda: (self.state_dir / "device_id").exists(), timeout=timeout, what=f"enrolment: {self.log()[-2000:]}")
@@ -152,9 +159,6 @@ class AgentProcess:
         row = self._spool_query("SELECT COUNT(*) FROM events")
         return row[0] if row else 0
 
-    def log(self) -> str:
-        path = self.state_dir / "agent.log"
-        return path.read_text(errors="replace") if path.exists() else ""
 
 
 def prepare_school(database_url: str, *, uses: int = 5, days: int = 1, name: str = "Test School") -> str:
