@@ -140,6 +140,54 @@ def _insert_events(session: Session, rows: list[tuple[Any, ...]]) -> None:
     )
 
 
+_INSERTS: dict[tuple[str, str, tuple[str, ...]], tuple[str, list[tuple[str, Any, Any]]] | None] = {}
+
+
+def _sqlite_insert_plan(table, dialect, keys: tuple[str, ...]) -> tuple[str, list[tuple[str, Any, Any]]] | None:
+    """INSERT text and, per column, (row key, scalar default, bind processor) for rows with these keys; None
+    when a missing column has a default only SQLAlchemy can compute (then the Core path is taken)."""
+    plan = []
+    for column in table.columns:
+        if column.key in keys:
+            default = None
+        elif column.default is None:
+            continue  # NULL, or the rowid for an integer primary key: the database fills it
+        elif column.default.is_scalar:
+            default = column.default.arg
+        else:
+            return None
+        plan.append((column.key, default, column.type.dialect_impl(dialect).bind_processor(dialect)))
+    quote = dialect.identifier_preparer.quote
+    names = [quote(table.columns[key].name) for key, _, _ in plan]
+    return f"INSERT INTO {quote(table.name)} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})", plan
+
+
+def _insert_rows(session: Session, table, rows: list[dict[str, Any]]) -> None:
+    """``session.execute(insert(table), rows)``; on SQLite the values go through the same type processors
+    SQLAlchemy would apply, but straight to the driver's executemany (no per-row statement machinery)."""
+    connection = session.connection()
+    dialect = connection.dialect
+    plan = None
+    if dialect.name == "sqlite":
+        keys = tuple(rows[0])
+        cache_key = (table.name, dialect.name, keys)
+        if cache_key not in _INSERTS:
+            _INSERTS[cache_key] = _sqlite_insert_plan(table, dialect, keys)
+        plan = _INSERTS[cache_key]
+    if plan is None or any(tuple(row) != keys for row in rows):
+        session.execute(insert(table), rows)
+        return
+    sql, columns = plan
+    values = []
+    for row in rows:
+        out = []
+        for key, default, process in columns:
+            value = row[key] if default is None else row.get(key, default)
+            out.append(value if process is None else process(value))
+        values.append(tuple(out))
+    connection.exec_driver_sql(sql, values)
+
+
 def _scannables(batch: DeviceBatch, event: pb.Event, kind: str) -> list[_Scannable]:
     def item(text: str, source: str, application: str = "", url: str = "") -> ScanItem:
         return ScanItem(text=text, source=source, phase=batch.phase, application=application, url=url)
@@ -262,7 +310,7 @@ def store_batches(
         session.execute(insert(QuarantinedEvent.__table__), quarantine_rows)
     alert_rows = _alerts(session=session, detector=detector, scannables=scannables, now=now)
     if alert_rows:
-        session.execute(insert(Alert.__table__), alert_rows)
+        _insert_rows(session, Alert.__table__, alert_rows)
         by_device: dict[str, int] = defaultdict(int)
         for row in alert_rows:
             by_device[row["device_id"]] += 1
