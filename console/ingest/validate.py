@@ -7,6 +7,7 @@ wrong on its own is quarantined with its reason and the rest of the batch goes o
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from dataclasses import dataclass
@@ -62,6 +63,13 @@ _FIRST_SECOND, _LAST_SECOND = -62_135_596_800, 253_402_300_799  # 0001-01-01 .. 
 _UUID7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 
+@functools.lru_cache(maxsize=8)
+def _time_bounds(now: datetime, limits: Limits) -> tuple[float, float]:
+    """The oldest and the latest event time accepted at ``now``, in seconds since the epoch (one gathered
+    set of batches shares one ``now``: computed once, not per event)."""
+    return (now - limits.max_age).timestamp(), (now + limits.max_future_skew).timestamp()
+
+
 def event_problem(event: pb.Event, limits: Limits, now: datetime) -> str | None:
     """Why this event cannot be accepted, or None."""
     if not _UUID7.fullmatch(event.event_id):
@@ -73,18 +81,21 @@ def event_problem(event: pb.Event, limits: Limits, now: datetime) -> str | None:
         return f"event_id {event.event_id!r} is not in canonical form (lower-case, with hyphens)"
     if not event.HasField("time"):
         return "missing time"
-    if not (_FIRST_SECOND <= event.time.seconds <= _LAST_SECOND and 0 <= event.time.nanos < 1_000_000_000):
-        return f"time ({event.time.seconds} s, {event.time.nanos} ns) is not a valid timestamp"
-    seconds = event.time.seconds + event.time.nanos / 1e9  # protobuf's ToDatetime is slow on this hot path
-    if seconds > (now + limits.max_future_skew).timestamp():
+    time = event.time
+    if not (_FIRST_SECOND <= time.seconds <= _LAST_SECOND and 0 <= time.nanos < 1_000_000_000):
+        return f"time ({time.seconds} s, {time.nanos} ns) is not a valid timestamp"
+    seconds = time.seconds + time.nanos / 1e9  # protobuf's ToDatetime is slow on this hot path
+    oldest, latest = _time_bounds(now, limits)
+    if seconds > latest:
         return f"time {event.time.ToDatetime(tzinfo=now.tzinfo).isoformat()} is in the future"
-    if seconds < (now - limits.max_age).timestamp():
+    if seconds < oldest:
         return f"time {event.time.ToDatetime(tzinfo=now.tzinfo).isoformat()} is older than {limits.max_age.days} days"
     kind = event.WhichOneof("kind")
     if kind is None:
         return "missing event kind"
     body = getattr(event, kind)
-    for field, value in body.ListFields():
+    # A string of n characters takes at least n bytes encoded: a body no bigger than the limit has none too long.
+    for field, value in body.ListFields() if body.ByteSize() > limits.max_text_chars else ():
         if isinstance(value, str) and len(value) > limits.max_text_chars:
             return f"{kind}.{field.name} has {len(value)} characters; the limit is {limits.max_text_chars}"
     if kind == "screenshot":
