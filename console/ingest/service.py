@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from safeguard_proto.v1 import agent_pb2 as pb
 from sqlalchemy import bindparam, insert, select, update
@@ -43,8 +43,7 @@ class BatchOutcome:
     alerts: int = 0
 
 
-@dataclass(frozen=True)
-class _Scannable:
+class _Scannable(NamedTuple):  # one per scanned text of the set: a tuple is cheap to build
     batch: DeviceBatch
     event: pb.Event
     item: ScanItem
@@ -188,25 +187,22 @@ def _insert_rows(session: Session, table, rows: list[dict[str, Any]]) -> None:
     connection.exec_driver_sql(sql, values)
 
 
-def _scannables(batch: DeviceBatch, event: pb.Event, kind: str) -> list[_Scannable]:
-    def item(text: str, source: str, application: str = "", url: str = "") -> ScanItem:
-        return ScanItem(text=text, source=source, phase=batch.phase, application=application, url=url)
-
+def _scannables(batch: DeviceBatch, event: pb.Event, kind: str, out: list[_Scannable]) -> None:
+    """Append the event's texts to scan (typed text and deleted text, a window title, a page title)."""
+    phase = batch.phase
     if kind == "typed_text":
         body = event.typed_text
-        found = []
         if body.text:
-            found.append(_Scannable(batch, event, item(body.text, "text", body.application), deleted=False))
+            out.append(_Scannable(batch, event, ScanItem(body.text, "text", phase, body.application), False))
         if body.deleted_text:
-            found.append(_Scannable(batch, event, item(body.deleted_text, "text", body.application), deleted=True))
-        return found
-    if kind == "window_focus" and event.window_focus.title:
+            out.append(_Scannable(batch, event, ScanItem(body.deleted_text, "text", phase, body.application), True))
+    elif kind == "window_focus":
         body = event.window_focus
-        return [_Scannable(batch, event, item(body.title, "window", body.process_name), deleted=False)]
-    if kind == "web_visit":
+        if body.title:
+            out.append(_Scannable(batch, event, ScanItem(body.title, "window", phase, body.process_name), False))
+    elif kind == "web_visit":
         body = event.web_visit
-        return [_Scannable(batch, event, item(body.title, "url", body.browser, body.url), deleted=False)]
-    return []
+        out.append(_Scannable(batch, event, ScanItem(body.title, "url", phase, body.browser, body.url), False))
 
 
 def _status_values(status: pb.AgentStatus) -> dict[str, Any]:
@@ -288,7 +284,7 @@ def store_batches(
                 elif kind == "agent_status":
                     statuses[device_id] = _status_values(event.agent_status)
                 else:
-                    scannables.extend(_scannables(batch, event, kind))
+                    _scannables(batch, event, kind, scannables)
             through = seq
         stored_through[device_id] = through
         outcome.acked_through_seq = through
