@@ -10,11 +10,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
 from console.escalation import scheduled as escalation
+from console.notify import scheduled as notify
 from console.records import scheduled as records
 from console.reports import scheduled as reports
 from console.settings import Settings
 
-DOMAINS = (reports, escalation, records)
+DOMAINS = (reports, escalation, records, notify)
 
 
 def create_scheduler(*, sessions: sessionmaker[Session], settings: Settings) -> BackgroundScheduler:

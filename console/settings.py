@@ -101,6 +101,20 @@ class Settings(BaseSettings):
     smtp_username: str = Field("", description="SMTP login; empty means none.")
     smtp_password: str = Field("", description="SMTP password.")
     mail_from: str = Field("safeguard@localhost", description="Sender of every email.")
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, le=60, description="Longest wait for a school's webhook endpoint on each call (sent after commit, "
+        "from a background thread, never while an officer's request waits)."
+    )
+    webhook_retry_first_seconds: int = Field(
+        60, ge=1, description="Wait before retrying a failed webhook call; it doubles after each failure..."
+    )
+    webhook_retry_max_seconds: int = Field(3600, ge=1, description="...up to this wait between retries.")
+    webhook_max_attempts: int = Field(
+        30, ge=1, description="A webhook call failing this many times is given up (audited, shown to officers)."
+    )
+    webhook_give_up_hours: float = Field(
+        24.0, gt=0, description="A webhook call still failing this long after the event is given up too."
+    )
     ack_link_days: int = Field(7, description="How long an emailed acknowledgement link stays valid.")
     escalation_ack_minutes: dict[int, int | None] = Field(
         {5: 15, 4: 60, 3: None, 2: None, 1: None},

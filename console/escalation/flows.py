@@ -18,7 +18,6 @@ from console.escalation.service import EscalationError
 from console.incidents import service as incidents
 from console.incidents.models import Incident
 from console.notify import flows as notify
-from console.notify import service as notify_service
 from console.notify.models import Channel, Delivery
 from console.notify.service import read_ack_link, sign_ack_link
 from console.schools.models import School
@@ -82,7 +81,7 @@ def _ask(*, escalation: Escalation, contact: Contact) -> None:
 
 @dataclass(frozen=True)
 class _Notification:
-    """One claimed email (and webhook call), everything needed to send it without the database."""
+    """One claimed email, everything needed to send it without the database."""
 
     escalation_id: int
     contact_id: int
@@ -94,8 +93,8 @@ class _Notification:
     text: str
     pdf: bytes
     pdf_name: str
-    webhook: tuple[str, str] | None  # (url, secret)
-    webhook_payload: dict
+    school_id: int
+    webhook_payload: dict  # for the school's webhook, queued once the email has been tried
 
 
 def _claim(session: Session, settings: Settings, now: datetime, escalation_id: int | None) -> list[_Notification]:
@@ -126,7 +125,6 @@ def _claim(session: Session, settings: Settings, now: datetime, escalation_id: i
         minutes = escalation.ack_minutes
         assert minutes is not None
         token = sign_ack_link(settings=settings, escalation_id=escalation.id, contact_id=contact.id, now=now)
-        webhook = notify_service.get_webhook(session=session, school_id=incident.school_id)
         claimed.append(_Notification(
             escalation_id=escalation.id,
             contact_id=contact.id,
@@ -151,7 +149,7 @@ def _claim(session: Session, settings: Settings, now: datetime, escalation_id: i
             ]),
             pdf=incidents.report_pdf(session=session, incident=incident),
             pdf_name=f"incident-{incident.id}.pdf",
-            webhook=(webhook.url, webhook.secret) if webhook is not None else None,
+            school_id=incident.school_id,
             webhook_payload={"escalation_id": escalation.id, "incident_id": incident.id, "level": incident.risk,
                              "contact": contact.name},
         ))
@@ -162,7 +160,8 @@ def send_pending(
     *, sessions: sessionmaker[Session], settings: Settings, clock: Callable[[], datetime] = utcnow,
     escalation_id: int | None = None,
 ) -> list[Delivery]:
-    """Email every contact asked but not yet emailed (or only this escalation's), outside any transaction.
+    """Email every contact asked but not yet emailed (or only this escalation's), outside any transaction; queue
+    the school's ``escalation.notified`` webhook call (``notify.send_webhooks`` sends it).
 
     Three steps: claim the pending emails (a short transaction), send them (no transaction: a slow or refusing
     mail server holds nothing), then record each delivery, start its acknowledgement timer from the moment it was
@@ -180,10 +179,6 @@ def send_pending(
             settings=settings, to=item.contact_email, subject=item.subject, text=item.text,
             attachments=(notify.Attachment(item.pdf_name, "application/pdf", item.pdf),),
         )
-        webhook_error = None
-        if item.webhook is not None:
-            webhook_error = notify.try_webhook(url=item.webhook[0], secret=item.webhook[1], event="escalation.notified",
-                                               payload=item.webhook_payload | {"ack_due_at": ack_due_at.isoformat()})
         with transaction(sessions) as session:
             delivery = notify.record_delivery(
                 session=session, channel=Channel.email, target=item.contact_email, subject=item.subject,
@@ -191,10 +186,6 @@ def send_pending(
                 contact_id=item.contact_id,
             )
             deliveries.append(delivery)
-            if webhook_error is not None and item.webhook is not None:
-                notify.record_delivery(session=session, channel=Channel.webhook, target=item.webhook[0],
-                                       subject="escalation.notified", error=webhook_error, object_type="escalation",
-                                       object_id=item.escalation_id, now=sent_at)
             escalation = session.get(Escalation, item.escalation_id, with_for_update=True)
             if (escalation is None or escalation.pending_contact_id != item.contact_id
                     or escalation.pending_claimed_at != item.claimed_at):
@@ -203,6 +194,10 @@ def send_pending(
             escalation.pending_claimed_at = None
             escalation.notified_at = sent_at
             escalation.ack_due_at = ack_due_at
+            # The school's case system hears of it through the webhook outbox, once this commits.
+            notify.enqueue_webhook(session=session, school_id=item.school_id, event="escalation.notified",
+                                   payload=item.webhook_payload | {"ack_due_at": ack_due_at.isoformat()},
+                                   object_type="escalation", object_id=item.escalation_id, now=sent_at)
             outcome = "emailed" if not email_error else f"email FAILED ({email_error})"
             record(session=session, actor=SYSTEM, action="escalation.notify", object_type="escalation",
                    object_id=escalation.id, at=sent_at,

@@ -1,4 +1,5 @@
-"""Escalation emails leave after the transaction that asked for them has committed, from a thread of their own."""
+"""Escalation emails and webhook calls leave after the transaction that queued them has committed, from a thread
+of their own."""
 
 from __future__ import annotations
 
@@ -9,16 +10,18 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from console.escalation import flows
+from console.notify import flows as notify
 from console.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 class Sender:
-    """One thread per console process that runs ``flows.send_pending`` whenever it is kicked.
+    """One thread per console process that sends what is queued whenever it is kicked: the webhook outbox
+    (``notify.send_webhooks``), the escalation emails (``flows.send_pending``), then the webhook calls those queued.
 
-    A kick only says "look for pending emails", so a spare one costs a query; what a kick misses (the process
-    stopped first) the scheduler's next escalation tick sends.
+    A kick only says "look for pending work", so a spare one costs a few queries; what a kick misses (the process
+    stopped first) the scheduler's next escalation or webhook tick sends.
     """
 
     def __init__(self, sessions: sessionmaker[Session], settings: Settings) -> None:
@@ -32,12 +35,12 @@ class Sender:
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._stop = False
-                self._thread = threading.Thread(target=self._run, name="escalation-sender", daemon=True)
+                self._thread = threading.Thread(target=self._run, name="after-commit-sender", daemon=True)
                 self._thread.start()
         self._wake.set()
 
     def kick_after_commit(self, session: Session) -> None:
-        """Kick once ``session``'s transaction commits (never if it rolls back: nothing was asked)."""
+        """Kick once ``session``'s transaction commits (never if it rolls back: nothing was queued)."""
         event.listen(session, "after_commit", lambda _session: self.kick(), once=True)
 
     def close(self, timeout: float = 5.0) -> None:
@@ -52,7 +55,9 @@ class Sender:
             if self._stop:
                 return
             self._wake.clear()
-            try:
-                flows.send_pending(sessions=self.sessions, settings=self.settings)
-            except Exception:  # the tick retries; the thread must live on for the next kick
-                log.exception("sending escalation emails failed")
+            for name, send in (("webhook calls", notify.send_webhooks), ("escalation emails", flows.send_pending),
+                               ("webhook calls", notify.send_webhooks)):
+                try:
+                    send(sessions=self.sessions, settings=self.settings)
+                except Exception:  # the tick retries; the thread must live on for the next kick
+                    log.exception("sending %s failed", name)

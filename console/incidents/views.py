@@ -50,8 +50,9 @@ def _checked_alerts(session: Session, user: User, alert_ids: list[int]):
     return alerts
 
 
-def _emails_after_commit(request: Request, session: Session) -> None:
-    """The escalation emails go once this request's transaction commits, from the console's sender thread."""
+def _send_after_commit(request: Request, session: Session) -> None:
+    """The school's webhook call and the escalation emails go once this request's transaction commits, from the
+    console's sender thread."""
     request.app.state.escalation_sender.kick_after_commit(session)
 
 
@@ -62,7 +63,7 @@ def _raise(request: Request, session: Session, settings: Settings, user: User, d
                                         now=utcnow())
     except (IncidentError, EscalationError) as error:
         raise HTTPException(422, str(error)) from None
-    _emails_after_commit(request, session)
+    _send_after_commit(request, session)
     return incident
 
 
@@ -129,7 +130,7 @@ def create_incident(
     except (IncidentError, EscalationError) as error:
         problem = str(error)
     else:
-        _emails_after_commit(request, session)
+        _send_after_commit(request, session)
         return RedirectResponse(f"/incidents/{incident.id}", status_code=303)
     return _form(request, session, user, ids, error=problem, values=values, status_code=422)
 
@@ -140,11 +141,14 @@ def incident_page(incident_id: int, request: Request, user: User = Depends(reade
     incident = _visible(session, user, incident_id)
     record(session=session, actor=user.username, action="view", object_type="incident", object_id=incident.id)
     escalations = escalation.for_incident(session=session, incident_id=incident.id)
+    about = [("incident", incident.id)] + [("escalation", e.id) for e in escalations]
     return templates.TemplateResponse(request, "incidents/detail.html", {
         **service.report_context(session=session, incident=incident),
         "escalations": escalations,
-        "deliveries": [d for e in escalations for d in notify.deliveries(session=session, object_type="escalation",
-                                                                          object_id=e.id)],
+        "deliveries": sorted((d for kind, key in about for d in notify.deliveries(session=session, object_type=kind,
+                                                                                  object_id=key)),
+                             key=lambda d: (d.at, d.id)),
+        "webhooks_waiting": notify.webhook_messages(session=session, objects=about),
     })
 
 

@@ -18,6 +18,7 @@ from console.escalation import views as escalation
 from console.escalation.sender import Sender
 from console.incidents import views as incidents
 from console.ingest.streams import LiveStreams
+from console.notify import views as notify
 from console.people import auth
 from console.people import views as people
 from console.people.models import Role, User
@@ -56,6 +57,7 @@ def create_app(*, settings: Settings, sessions: sessionmaker[Session], streams: 
     app.include_router(records.api)
     app.include_router(records.pages)
     app.include_router(reports.pages)
+    app.include_router(notify.pages)
     for router in (schools.api, schools.pages, audit.api, audit.pages):
         app.include_router(router)
 

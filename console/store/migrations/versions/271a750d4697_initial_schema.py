@@ -1,15 +1,15 @@
 """initial schema
 
-Revision ID: e5bd292b457d
+Revision ID: 271a750d4697
 Revises: 
-Create Date: 2026-11-23 12:13:17.783366
+Create Date: 2026-11-23 13:20:07.137903
 """
 from alembic import op
 import sqlalchemy as sa
 import console.store
 
 
-revision = 'e5bd292b457d'
+revision = '271a750d4697'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -263,6 +263,28 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('school_id', 'time', 'client_ip', 'url_hash', name='uq_web_request')
     )
+    op.create_table('webhook_messages',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('school_id', sa.Integer(), nullable=False),
+    sa.Column('event', sa.String(length=60), nullable=False),
+    sa.Column('payload', sa.JSON(), nullable=False),
+    sa.Column('object_type', sa.String(length=40), nullable=False),
+    sa.Column('object_id', sa.String(length=64), nullable=False),
+    sa.Column('created_at', console.store.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', console.store.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('claimed_at', console.store.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_attempt_at', console.store.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=False),
+    sa.Column('gave_up_at', console.store.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['school_id'], ['schools.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('webhook_messages', schema=None) as batch_op:
+        batch_op.create_index('ix_webhook_messages_due', ['next_attempt_at'], unique=False)
+        batch_op.create_index('ix_webhook_messages_object', ['object_type', 'object_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_webhook_messages_school_id'), ['school_id'], unique=False)
+
     op.create_table('alerts',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('school_id', sa.Integer(), nullable=False),
@@ -553,6 +575,12 @@ def downgrade() -> None:
         batch_op.drop_index('ix_alerts_school_created')
 
     op.drop_table('alerts')
+    with op.batch_alter_table('webhook_messages', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_webhook_messages_school_id'))
+        batch_op.drop_index('ix_webhook_messages_object')
+        batch_op.drop_index('ix_webhook_messages_due')
+
+    op.drop_table('webhook_messages')
     op.drop_table('web_requests')
     op.drop_table('users')
     op.drop_table('school_webhooks')
