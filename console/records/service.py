@@ -33,7 +33,7 @@ from console.escalation.models import Escalation, EscalationRead
 from console.events.models import Event, Screenshot
 from console.incidents import service as incidents
 from console.incidents.models import Incident, IncidentAlert, IncidentRead, IncidentScreenshot
-from console.notify.models import Delivery
+from console.notify.models import Delivery, WebhookMessage
 from console.records.models import PurgeRun
 from console.schools.models import Pupil, School
 from console.settings import Settings
@@ -78,7 +78,7 @@ def case_expiry(*, case: Case, settings: Settings, date_of_birth: DateOfBirth) -
 
 
 def _delete_incidents(session: Session, incident_ids: Sequence[int]) -> dict[str, list[int]]:
-    """An incident goes with its alert links, alerts, screenshots, escalations and their deliveries."""
+    """An incident goes with its alert links, alerts, screenshots, escalations, their deliveries and webhook calls."""
     if not incident_ids:
         return {"incidents": [], "alerts": [], "screenshots": [], "escalations": []}
     alert_ids = list(session.scalars(select(IncidentAlert.alert_id).where(IncidentAlert.incident_id.in_(incident_ids))))
@@ -89,6 +89,10 @@ def _delete_incidents(session: Session, incident_ids: Sequence[int]) -> dict[str
                                            Delivery.object_id.in_([str(i) for i in escalation_ids])))
     session.execute(delete(Delivery).where(Delivery.object_type == "incident",
                                            Delivery.object_id.in_([str(i) for i in incident_ids])))
+    # Queued or given-up webhook calls carry the pupil's name and the summary: they go with what they tell.
+    for object_type, ids in (("incident", incident_ids), ("escalation", escalation_ids)):
+        session.execute(delete(WebhookMessage).where(WebhookMessage.object_type == object_type,
+                                                     WebhookMessage.object_id.in_([str(i) for i in ids])))
     session.execute(delete(Escalation).where(Escalation.id.in_(escalation_ids)))
     session.execute(delete(IncidentAlert).where(IncidentAlert.incident_id.in_(incident_ids)))
     session.execute(delete(IncidentScreenshot).where(IncidentScreenshot.incident_id.in_(incident_ids)))

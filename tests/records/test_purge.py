@@ -17,6 +17,9 @@ from console.cases.models import Case, CaseEntry, CaseStatus, CaseType, Decision
 from console.events.models import Event, Screenshot
 from console.incidents import service as incidents
 from console.incidents.models import Incident, IncidentCreate
+from console.notify import flows as notify
+from console.notify import service as webhooks
+from console.notify.models import WebhookMessage
 from console.people.models import Role, User
 from console.records import scheduled
 from console.records import service as records
@@ -59,6 +62,13 @@ def test_purge_removes_expired_keeps_held_and_records_it(sessions: sessionmaker[
         old_loose = factories.alert(session, school, pupil="loose", at=NOW - timedelta(days=400))
         recent = factories.alert(session, school, pupil="loose", at=NOW - timedelta(days=10))
         kept_ids = {"young": young.id, "undated": undated.id, "held": held.id, "recent": recent.id}
+        # Webhook calls given up on long ago (the school's endpoint was down) still hold the pupil's details.
+        webhooks.set_webhook(session=session, school_id=school.id, url="http://127.0.0.1:9/hook", secret="s" * 20)
+        for case in (grown_up, young):
+            incident_id = session.scalar(select(Incident.id).where(Incident.case_id == case.id))
+            notify.enqueue_webhook(session=session, school_id=school.id, event="incident.created",
+                                   payload={"pupil": case.pupil}, object_type="incident", object_id=incident_id,
+                                   now=LONG_AGO)
         gone_ids = {"case": grown_up.id, "loose": old_loose.id}
 
     with transaction(sessions) as session:
@@ -74,6 +84,7 @@ def test_purge_removes_expired_keeps_held_and_records_it(sessions: sessionmaker[
         assert alerts == {"child", "nodob", "held", "loose"}
         assert session.scalar(select(func.count()).select_from(Alert).where(Alert.user == "loose")) == 1
         assert session.get(Alert, kept_ids["recent"]) is not None
+        assert [message.payload for message in session.scalars(select(WebhookMessage))] == [{"pupil": "child"}]
         # Raw events older than 30 days are gone; the recent alert's events stay.
         assert set(session.scalars(select(Event.user))) == {"loose"}
         # Screenshots: the held and other kept incidents' screenshots stay, old unlinked ones go.
