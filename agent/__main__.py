@@ -11,7 +11,7 @@ import sys
 
 from agent.identity import EnrolmentFailed
 from agent.runner import Agent
-from agent.settings import AgentSettings
+from agent.settings import AgentSettings, SettingsError
 
 
 def _capture(args: argparse.Namespace, settings: AgentSettings):
@@ -52,7 +52,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return watchdog_main([arg for arg in args.worker if arg != "--"])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = AgentSettings()
+    try:
+        settings = AgentSettings()
+    except SettingsError as error:
+        print(f"bad setting: {error}", file=sys.stderr)
+        return 2
     agent = Agent(settings, _capture(args, settings))
     try:
         asyncio.run(_run(agent))

@@ -7,15 +7,8 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
 from agent.settings import VERSION, AgentSettings
 from safeguard_proto.v1 import agent_pb2 as pb
-from safeguard_proto.v1 import agent_pb2_grpc as pb_grpc
 
 
 class EnrolmentFailed(Exception):
@@ -48,6 +41,15 @@ def load(state_dir: Path) -> DeviceIdentity | None:
 
 def enrol(settings: AgentSettings, timeout: float = 30.0) -> tuple[DeviceIdentity, pb.Policy]:
     """Exchange the school's enrolment token for a device certificate and keep it in state_dir."""
+    # Imported here: enrolment happens once per device, and cryptography costs the agent ~8 MB for good.
+    import grpc
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from safeguard_proto.v1 import agent_pb2_grpc as pb_grpc
+
     if not settings.enrolment_token:
         raise EnrolmentFailed("not enrolled and no enrolment token given (SAFEGUARD_AGENT_ENROLMENT_TOKEN)")
     if settings.ca_file is None or not settings.ca_file.exists():

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import psutil
 
-from agent.settings import AgentSettings
+from agent.settings import AgentSettings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", nargs="*", help="the worker command (default: the agent itself)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    watchdog = Watchdog(args.command or worker_command(), Limits.from_settings(AgentSettings()))
+    try:
+        limits = Limits.from_settings(AgentSettings())
+    except SettingsError as error:
+        print(f"bad setting: {error}", file=sys.stderr)
+        return 2
+    watchdog = Watchdog(args.command or worker_command(), limits)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: watchdog.stop())
     watchdog.run()

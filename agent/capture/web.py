@@ -19,9 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
-from watchdog.observers import Observer
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -179,9 +177,11 @@ class WebSource:
         self._lock = threading.Lock()
         self._watched: dict[Path, HistoryFile] = {}
         self._timers: dict[Path, threading.Timer] = {}
-        self._observer: Observer | None = None
+        self._observer: Any = None  # a watchdog Observer while started
 
     def start(self) -> None:
+        from watchdog.observers import Observer  # imported when web capture starts, not with the agent
+
         self._observer = Observer()
         self._observer.start()
         self.rescan()
@@ -246,10 +246,12 @@ class WebSource:
             self._cursors.set(history.path, max(max_id, cursor or 0))
 
 
-class _Handler(FileSystemEventHandler):
+class _Handler:
+    """What watchdog's observer calls (``dispatch``) for each event in a watched directory."""
+
     def __init__(self, source: WebSource) -> None:
         self._source = source
 
-    def on_any_event(self, event: FileSystemEvent) -> None:
+    def dispatch(self, event: Any) -> None:
         if not event.is_directory and event.event_type in ("created", "modified", "moved", "closed"):
             self._source.changed(Path(os.fsdecode(getattr(event, "dest_path", "") or event.src_path)))
