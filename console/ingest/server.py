@@ -7,10 +7,12 @@ identity is the certificate's common name, never a message field.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import unquote
 
 import grpc
 from cryptography import x509
@@ -257,13 +259,16 @@ class AgentService(pb_grpc.AgentServiceServicer):
 
 
 def peer_address(peer: str) -> str | None:
-    """The IP address in a gRPC peer string such as ``ipv4:10.1.2.3:5678`` or ``ipv6:[::1]:5678``."""
+    """The IP address in a gRPC peer string such as ``ipv4:10.1.2.3:5678`` or ``ipv6:%5B::1%5D:5678`` (gRPC
+    percent-encodes the brackets); None for anything else (a Unix socket, a string gRPC may change)."""
     family, _, rest = peer.partition(":")
-    if family == "ipv4":
-        return rest.rpartition(":")[0]
-    if family == "ipv6":
-        return rest.rpartition(":")[0].strip("[]")
-    return None
+    if family not in ("ipv4", "ipv6"):
+        return None
+    host = unquote(rest.rpartition(":")[0]).strip("[]")
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
 
 
 def build_server(
