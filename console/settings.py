@@ -44,7 +44,11 @@ class Settings(BaseSettings):
     max_future_skew_seconds: int = Field(300, description="Events stamped further in the future are refused.")
     max_event_age_days: int = Field(30, description="Events older than this are refused.")
     ingest_flush_ms: int = Field(5, description="How long ingest waits to gather batches into one commit.")
-    ingest_max_pending_batches: int = Field(64, description="Batches gathered into one commit at most.")
+    ingest_max_pending_batches: int = Field(
+        1000,
+        description="Batches gathered into one commit at most (the embedded bus also stops a set at 10,000 events; "
+        "a set is what waited while the previous one was stored, so under light load sets stay small).",
+    )
     stream_recheck_seconds: float = Field(
         30.0, description="How often a quiet stream re-reads its device's revocation and its school's policy."
     )

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from console import metrics
 from console.detect import Detector
 from console.devices.models import Device
-from console.ingest.service import BatchOutcome, DeviceBatch, store_batches
+from console.ingest.service import BatchOutcome, DeviceBatch, prepare_batches, write_prepared
 from console.ingest.validate import Limits, event_problem
 from console.store import transaction, utcnow
 from safeguard_proto.v1 import agent_pb2 as pb
@@ -169,7 +169,8 @@ class DetectionWorker:
         detector: Detector,
         limits: Limits,
         ack_wait_seconds: float = 30.0,
-        max_batches: int = 64,
+        max_batches: int = 1000,
+        max_events: int = 10_000,
         retry_seconds: float = 0.2,
     ) -> None:
         self._url = url
@@ -178,6 +179,8 @@ class DetectionWorker:
         self._limits = limits
         self._ack_wait_seconds = ack_wait_seconds
         self._max_batches = max_batches
+        self._max_events = max_events
+        self._fetch = min(max_batches, 64)  # messages per fetch: adapted to keep a set within max_events
         self._retry_seconds = retry_seconds
         self._pending_checked = 0.0
 
@@ -199,14 +202,16 @@ class DetectionWorker:
         try:
             while not stop.is_set():
                 try:
-                    messages = await subscription.fetch(self._max_batches, timeout=1.0)
+                    messages = await subscription.fetch(self._fetch, timeout=1.0)
                 except (TimeoutError, asyncio.TimeoutError):
                     continue
                 except NatsError as error:
                     log.warning("fetching from JetStream failed: %r", error)
                     await asyncio.sleep(self._retry_seconds)
                     continue
-                await self._handle(jetstream, messages)
+                events = await self._handle(jetstream, messages)
+                if events:  # the next fetch: as many messages as fit the budget at this set's events per message
+                    self._fetch = max(1, min(self._max_batches, self._max_events * len(messages) // events))
                 await self._report_pending(subscription)
         finally:
             try:
@@ -215,7 +220,8 @@ class DetectionWorker:
                 log.warning("could not flush the last acks: %r", error)
             await client.close()
 
-    async def _handle(self, jetstream: JetStreamContext, messages: list[Msg]) -> None:
+    async def _handle(self, jetstream: JetStreamContext, messages: list[Msg]) -> int:
+        """Store what can be stored in order, hand back the rest; returns the events taken."""
         taken: list[_Taken] = []
         for message in messages:
             try:
@@ -224,7 +230,8 @@ class DetectionWorker:
                 log.error("dropping a message that is not a batch: %s", error)
                 await message.term()
         if not taken:
-            return
+            return 0
+        events = sum(len(item.batch.events) for item in taken)
         taken.sort(key=lambda item: item.stream_seq)
         try:
             stored = await asyncio.to_thread(self._stored_through, {item.batch.device_id for item in taken})
@@ -232,10 +239,10 @@ class DetectionWorker:
         except Exception:
             log.exception("could not order %d batches; handing them back", len(taken))
             await self._hand_back(taken)
-            return
+            return events
         await self._hand_back(later)
         if not ready:
-            return
+            return events
         batches = [item.batch for item in ready]
         started = time.perf_counter()
         try:
@@ -244,10 +251,11 @@ class DetectionWorker:
             metrics.COMMIT_FAILURES.inc()
             log.exception("storing %d batches failed; they will be taken again", len(batches))
             await self._hand_back(ready)
-            return
+            return events
         metrics.record_stored(batches, outcomes, seconds=time.perf_counter() - started, now=utcnow())
         for item in ready:
             await item.message.ack()
+        return events
 
     async def _in_order(
         self, jetstream: JetStreamContext, taken: list[_Taken], stored: dict[str, int]
@@ -295,9 +303,11 @@ class DetectionWorker:
 
     def _commit(self, batches: list[DeviceBatch]) -> list[BatchOutcome]:
         with transaction(self._sessions) as session:
-            return store_batches(
+            prepared = prepare_batches(
                 session=session, detector=self._detector, batches=batches, limits=self._limits, now=utcnow()
             )
+        with transaction(self._sessions) as session:
+            return write_prepared(session=session, prepared=prepared)
 
     async def _report_pending(self, subscription: JetStreamContext.PullSubscription) -> None:
         if time.monotonic() - self._pending_checked < 5:

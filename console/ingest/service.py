@@ -1,9 +1,19 @@
-"""Store a gathered set of device batches and detect on them, in one transaction.
+"""Store a gathered set of device batches and detect on them: the ingest hot path.
 
-This is the hot path: one call handles many batches from many devices, scans all their
-text in one detector call and writes with bulk inserts. Resends are skipped by the
-device's stored-through seq, which is updated in the same transaction, so a batch
-delivered twice (agent resend, bus redelivery) stores its events and raises its alerts once.
+It runs in two steps so that the database's write lock is held only for the writing:
+
+1. `prepare_batches` does the CPU work with no lock held: validation, the detector over all the
+   set's text at once, the event and alert rows with their values converted for the database.
+   It reads each device's stored-through seq (to skip resends early) and, for the repetition
+   risk of alerts, the subjects' prior alerts, in one read snapshot.
+2. `write_prepared`, in the write transaction (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: the
+   devices' rows locked), re-reads every stored-through seq and drops what another writer stored
+   in between (events, rejections, alerts, agent status), counts the alerts committed since the
+   snapshot, finishes the alerts' risk and evidence, inserts, and moves the stored-through seqs.
+
+A batch delivered twice (agent resend, bus redelivery, two consoles) so stores its events and
+raises its alerts once: the stored-through seq that decides it is read and moved in the same
+write transaction.
 """
 
 from __future__ import annotations
@@ -13,15 +23,17 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from json.encoder import encode_basestring_ascii as _string  # what json.dumps writes a str as
 from typing import Any, NamedTuple
 
 from safeguard_proto.v1 import agent_pb2 as pb
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from console.alerts.models import Alert
-from console.alerts.service import alert_row, prior_alert_counts
+from console.alerts.service import REPETITION_WINDOW, alert_row, prior_alert_counts
 from console.detect import Detector, ScanItem
+from console.detect.scoring import adjust_for_repetition
 from console.devices.models import Device
 from console.events.models import Event, QuarantinedEvent, Screenshot
 from console.ingest.validate import Limits, event_problem
@@ -44,10 +56,49 @@ class BatchOutcome:
 
 
 class _Scannable(NamedTuple):  # one per scanned text of the set: a tuple is cheap to build
+    index: int  # of the batch in the set
     batch: DeviceBatch
     event: pb.Event
     item: ScanItem
     deleted: bool
+
+
+class _PlannedAlert(NamedTuple):
+    seq: int
+    subject: tuple[int, str, str]  # (school_id, user as stored, category): what repetition counts
+    rule_risk: int
+    row: Any  # SQLite: the values in the insert plan's order, evidence as JSON text; otherwise the row dict
+
+
+@dataclass
+class _BatchRows:
+    """What one batch adds, every item with its seq so that a late duplicate can be dropped."""
+
+    acked_through_seq: int
+    events: list[tuple[Any, ...]] = field(default_factory=list)  # _EVENT_COLUMNS order, values converted
+    screenshots: list[dict[str, Any]] = field(default_factory=list)
+    quarantined: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[pb.RejectedEvent] = field(default_factory=list)
+    alerts: list[_PlannedAlert] = field(default_factory=list)
+    status: tuple[int, dict[str, Any]] | None = None  # the batch's last agent status: (seq, device columns)
+
+
+@dataclass
+class PreparedSet:
+    """A gathered set of batches, validated, detected and turned into rows: what `write_prepared` writes."""
+
+    batches: Sequence[DeviceBatch]
+    now: datetime
+    sqlite: bool
+    seen_through: dict[str, int]  # each device's stored-through seq when prepared
+    rows: list[_BatchRows]
+    prior: defaultdict[tuple[int, str, str], int]  # alerts per subject when prepared (SQLite) or empty
+    alerts_seen_through_id: int | None  # SQLite: the largest alert id of the snapshot `prior` was counted in
+    alert_plan: tuple[str, list[tuple[str, Any, Any]]] | None  # SQLite: how the alert rows were converted
+
+    @property
+    def events(self) -> int:
+        return sum(len(batch.events) for batch in self.batches)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -62,10 +113,40 @@ _EVENT_COLUMNS = ("device_id", "seq", "event_id", "kind", "time", "user", "text"
 _EPOCH_NAIVE = datetime(1970, 1, 1)
 
 
+_SECONDS: dict[int, str] = {}  # "YYYY-MM-DD HH:MM:SS" of recent whole seconds: a set's events share a few
+
+
 def _sqlite_time(timestamp) -> str:
     """A UTC timestamp as SQLAlchemy writes an aware datetime into SQLite (naive UTC, microseconds always)."""
-    moment = _EPOCH_NAIVE + timedelta(seconds=timestamp.seconds, microseconds=timestamp.nanos // 1000)
-    return moment.isoformat(" ", "microseconds")
+    seconds = timestamp.seconds
+    prefix = _SECONDS.get(seconds)
+    if prefix is None:
+        if len(_SECONDS) > 4096:
+            _SECONDS.clear()
+        prefix = _SECONDS[seconds] = (_EPOCH_NAIVE + timedelta(seconds=seconds)).isoformat(" ")
+    return f"{prefix}.{timestamp.nanos // 1000:06d}"
+
+
+def _sqlite_event_values(event: pb.Event, kind: str) -> tuple[str, str]:
+    """_event_values with the detail as JSON text (json.dumps's), written out directly for the common kinds:
+    json.dumps sets up an encoder per call, which cost more than the rest of the row."""
+    if kind == "typed_text":
+        body = event.typed_text
+        return body.text, (
+            f'{{"application": {_string(body.application)}, "window_title": {_string(body.window_title)}, '
+            f'"deleted_text": {_string(body.deleted_text)}, "pasted": {"true" if body.pasted else "false"}}}'
+        )
+    if kind == "window_focus":
+        body = event.window_focus
+        return body.title, (
+            f'{{"process_name": {_string(body.process_name)}, "process_path": {_string(body.process_path)}, '
+            f'"pid": {body.pid}}}'
+        )
+    if kind == "web_visit" and not event.web_visit.HasField("visit_time"):
+        body = event.web_visit
+        return body.title, f'{{"url": {_string(body.url)}, "browser": {_string(body.browser)}}}'
+    text, detail = _event_values(event, kind)
+    return text, json.dumps(detail)
 
 
 def _event_values(event: pb.Event, kind: str) -> tuple[str, dict[str, Any]]:
@@ -110,41 +191,15 @@ def _event_values(event: pb.Event, kind: str) -> tuple[str, dict[str, Any]]:
     return text, detail
 
 
-def _insert_events(session: Session, rows: list[tuple[Any, ...]]) -> None:
-    """Bulk insert of event rows (tuples in _EVENT_COLUMNS order, time as a protobuf Timestamp, detail a dict).
-
-    On SQLite the values are converted here exactly as SQLAlchemy's types would (a datetime string, JSON text)
-    and handed to the driver's executemany: SQLAlchemy's per-row parameter processing cost more than the
-    insert itself. Other databases take the ordinary Core path."""
-    connection = session.connection()
-    dialect = connection.dialect
-    if dialect.name == "sqlite":
-        quote = dialect.identifier_preparer.quote
-        sql = (
-            f"INSERT INTO events ({', '.join(quote(c) for c in _EVENT_COLUMNS)}) "
-            f"VALUES ({', '.join('?' for _ in _EVENT_COLUMNS)})"
-        )
-        dumps = json.dumps
-        connection.exec_driver_sql(
-            sql,
-            [(d, seq, eid, kind, _sqlite_time(t), user, text, dumps(detail)) for d, seq, eid, kind, t, user, text, detail in rows],
-        )
-        return
-    session.execute(
-        insert(Event.__table__),
-        [
-            {"device_id": d, "seq": seq, "event_id": eid, "kind": kind, "time": _utc(t), "user": user, "text": text, "detail": detail}
-            for d, seq, eid, kind, t, user, text, detail in rows
-        ],
-    )
-
-
 _INSERTS: dict[tuple[str, str, tuple[str, ...]], tuple[str, list[tuple[str, Any, Any]]] | None] = {}
 
 
 def _sqlite_insert_plan(table, dialect, keys: tuple[str, ...]) -> tuple[str, list[tuple[str, Any, Any]]] | None:
     """INSERT text and, per column, (row key, scalar default, bind processor) for rows with these keys; None
     when a missing column has a default only SQLAlchemy can compute (then the Core path is taken)."""
+    cache_key = (table.name, dialect.name, keys)
+    if cache_key in _INSERTS:
+        return _INSERTS[cache_key]
     plan = []
     for column in table.columns:
         if column.key in keys:
@@ -154,55 +209,41 @@ def _sqlite_insert_plan(table, dialect, keys: tuple[str, ...]) -> tuple[str, lis
         elif column.default.is_scalar:
             default = column.default.arg
         else:
+            _INSERTS[cache_key] = None
             return None
         plan.append((column.key, default, column.type.dialect_impl(dialect).bind_processor(dialect)))
     quote = dialect.identifier_preparer.quote
     names = [quote(table.columns[key].name) for key, _, _ in plan]
-    return f"INSERT INTO {quote(table.name)} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})", plan
+    sql = f"INSERT INTO {quote(table.name)} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
+    _INSERTS[cache_key] = sql, plan
+    return _INSERTS[cache_key]
 
 
-def _insert_rows(session: Session, table, rows: list[dict[str, Any]]) -> None:
-    """``session.execute(insert(table), rows)``; on SQLite the values go through the same type processors
-    SQLAlchemy would apply, but straight to the driver's executemany (no per-row statement machinery)."""
-    connection = session.connection()
-    dialect = connection.dialect
-    plan = None
-    if dialect.name == "sqlite":
-        keys = tuple(rows[0])
-        cache_key = (table.name, dialect.name, keys)
-        if cache_key not in _INSERTS:
-            _INSERTS[cache_key] = _sqlite_insert_plan(table, dialect, keys)
-        plan = _INSERTS[cache_key]
-    if plan is None or any(tuple(row) != keys for row in rows):
-        session.execute(insert(table), rows)
-        return
-    sql, columns = plan
-    values = []
-    for row in rows:
-        out = []
-        for key, default, process in columns:
-            value = row[key] if default is None else row.get(key, default)
-            out.append(value if process is None else process(value))
-        values.append(tuple(out))
-    connection.exec_driver_sql(sql, values)
+def _sqlite_values(plan: list[tuple[str, Any, Any]], row: dict[str, Any]) -> tuple[Any, ...]:
+    """The row's values as SQLAlchemy's type processors would hand them to the driver."""
+    out = []
+    for key, default, process in plan:
+        value = row[key] if default is None else row.get(key, default)
+        out.append(value if process is None else process(value))
+    return tuple(out)
 
 
-def _scannables(batch: DeviceBatch, event: pb.Event, kind: str, out: list[_Scannable]) -> None:
+def _scannables(index: int, batch: DeviceBatch, event: pb.Event, kind: str, out: list[_Scannable]) -> None:
     """Append the event's texts to scan (typed text and deleted text, a window title, a page title)."""
     phase = batch.phase
     if kind == "typed_text":
         body = event.typed_text
         if body.text:
-            out.append(_Scannable(batch, event, ScanItem(body.text, "text", phase, body.application), False))
+            out.append(_Scannable(index, batch, event, ScanItem(body.text, "text", phase, body.application), False))
         if body.deleted_text:
-            out.append(_Scannable(batch, event, ScanItem(body.deleted_text, "text", phase, body.application), True))
+            out.append(_Scannable(index, batch, event, ScanItem(body.deleted_text, "text", phase, body.application), True))
     elif kind == "window_focus":
         body = event.window_focus
         if body.title:
-            out.append(_Scannable(batch, event, ScanItem(body.title, "window", phase, body.process_name), False))
+            out.append(_Scannable(index, batch, event, ScanItem(body.title, "window", phase, body.process_name), False))
     elif kind == "web_visit":
         body = event.web_visit
-        out.append(_Scannable(batch, event, ScanItem(body.title, "url", phase, body.browser, body.url), False))
+        out.append(_Scannable(index, batch, event, ScanItem(body.title, "url", phase, body.browser, body.url), False))
 
 
 def _status_values(status: pb.AgentStatus) -> dict[str, Any]:
@@ -219,39 +260,58 @@ def _status_values(status: pb.AgentStatus) -> dict[str, Any]:
 
 
 _DEVICES = Device.__table__
+_ALERTS = Alert.__table__
+# Alert rows are converted for SQLite before the write transaction, when the number of prior alerts
+# (and so the risk) is not final yet: the evidence is serialised with this stand-in, replaced when writing.
+_PRIOR_STAND_IN = -7_654_321_987
 
 
-def store_batches(
+def _stored_through(session: Session, device_ids: Sequence[str], *, lock: bool) -> dict[str, int]:
+    query = select(_DEVICES.c.id, _DEVICES.c.stored_through_seq).where(_DEVICES.c.id.in_(device_ids))
+    return {d: seq for d, seq in session.execute(query.with_for_update() if lock else query)}
+
+
+def _begin(session: Session, mode: str) -> None:
+    """On SQLite, start the transaction now (``BEGIN`` or ``BEGIN IMMEDIATE``): the driver would begin one
+    only at the first write, leaving the reads before it outside any snapshot or lock."""
+    connection = session.connection()
+    driver = connection.connection.driver_connection
+    if not driver.in_transaction:
+        connection.exec_driver_sql(f"BEGIN {mode}".strip())
+
+
+def prepare_batches(
     *,
     session: Session,
     detector: Detector,
     batches: Sequence[DeviceBatch],
     limits: Limits,
     now: datetime,
-) -> list[BatchOutcome]:
-    """Store and detect; returns one outcome per batch, in order. The caller commits."""
+) -> PreparedSet:
+    """Validate, detect and build the rows of a set of batches; no write, no lock (the caller ends the session's
+    read transaction, which is all this uses the database for)."""
+    dialect = session.get_bind().dialect
+    sqlite = dialect.name == "sqlite"
+    if sqlite:
+        _begin(session, "")  # one snapshot for the stored-through seqs and the prior alerts
     device_ids = sorted({batch.device_id for batch in batches})
-    # Each device's stored-through seq, its row locked: resends at or below it are skipped, in this transaction.
-    query = select(_DEVICES.c.id, _DEVICES.c.stored_through_seq).where(_DEVICES.c.id.in_(device_ids))
-    stored_through: dict[str, int] = {d: seq for d, seq in session.execute(query.with_for_update())}
-    statuses: dict[str, dict[str, Any]] = {}
-    event_rows: list[tuple[Any, ...]] = []
-    screenshot_rows: list[dict[str, Any]] = []
-    quarantine_rows: list[dict[str, Any]] = []
+    seen_through = _stored_through(session, device_ids, lock=False)
+    stored_through = dict(seen_through)
+    prepared_rows: list[_BatchRows] = []
     scannables: list[_Scannable] = []
-    outcomes: list[BatchOutcome] = []
 
-    for batch in batches:
+    for index, batch in enumerate(batches):
         device_id = batch.device_id
         through = stored_through[device_id]
-        outcome = BatchOutcome(acked_through_seq=through)
+        rows = _BatchRows(acked_through_seq=through)
         for event in batch.events:
             seq = event.seq
             if seq <= through:
                 continue
+            through = seq
             problem = event_problem(event, limits, now)
             if problem is not None:
-                quarantine_rows.append(
+                rows.quarantined.append(
                     {
                         "device_id": device_id,
                         "seq": seq,
@@ -260,74 +320,75 @@ def store_batches(
                         "raw": event.SerializeToString(),
                     }
                 )
-                outcome.rejected.append(pb.RejectedEvent(seq=seq, reason=problem))
+                rows.rejected.append(pb.RejectedEvent(seq=seq, reason=problem))
+                continue
+            kind = event.WhichOneof("kind")
+            if sqlite:
+                text, detail_json = _sqlite_event_values(event, kind)
+                rows.events.append(
+                    (device_id, seq, event.event_id, kind, _sqlite_time(event.time), event.user[:100], text, detail_json)
+                )
             else:
-                kind = event.WhichOneof("kind")
                 text, detail = _event_values(event, kind)
-                event_rows.append((device_id, seq, event.event_id, kind, event.time, event.user[:100], text, detail))
-                outcome.stored += 1
-                if kind == "screenshot":
-                    shot = event.screenshot
-                    screenshot_rows.append(
-                        {
-                            "device_id": device_id,
-                            "seq": seq,
-                            "trigger_seq": shot.trigger_seq,
-                            "time": _utc(event.time),
-                            "format": shot.format,
-                            "width": shot.width,
-                            "height": shot.height,
-                            "reason": shot.reason[:200],
-                            "image": shot.image,
-                        }
-                    )
-                elif kind == "agent_status":
-                    statuses[device_id] = _status_values(event.agent_status)
-                else:
-                    _scannables(batch, event, kind, scannables)
-            through = seq
+                rows.events.append((device_id, seq, event.event_id, kind, _utc(event.time), event.user[:100], text, detail))
+            if kind == "screenshot":
+                shot = event.screenshot
+                rows.screenshots.append(
+                    {
+                        "device_id": device_id,
+                        "seq": seq,
+                        "trigger_seq": shot.trigger_seq,
+                        "time": _utc(event.time),
+                        "format": shot.format,
+                        "width": shot.width,
+                        "height": shot.height,
+                        "reason": shot.reason[:200],
+                        "image": shot.image,
+                    }
+                )
+            elif kind == "agent_status":
+                rows.status = (seq, _status_values(event.agent_status))
+            else:
+                _scannables(index, batch, event, kind, scannables)
         stored_through[device_id] = through
-        outcome.acked_through_seq = through
-        outcomes.append(outcome)
+        rows.acked_through_seq = through
+        prepared_rows.append(rows)
 
-    session.execute(
-        update(_DEVICES)
-        .where(_DEVICES.c.id == bindparam("device"))
-        .values(stored_through_seq=bindparam("through"), last_seen_at=bindparam("seen")),
-        [{"device": d, "through": stored_through[d], "seen": now} for d in device_ids],
+    prior: defaultdict[tuple[int, str, str], int] = defaultdict(int)
+    seen_id = None
+    flagged = _flagged(detector, scannables)
+    if flagged and sqlite:
+        # Counted here, out of the write lock; write_prepared adds what was committed after this snapshot.
+        seen_id = session.execute(select(func.coalesce(func.max(_ALERTS.c.id), 0))).scalar_one()
+        prior = prior_alert_counts(
+            session=session, subjects={(s.batch.school_id, s.event.user) for s, _ in flagged}, now=now
+        )
+    alert_plan = _plan_alerts(flagged, prepared_rows, dialect=dialect, now=now)
+    return PreparedSet(
+        batches=batches,
+        now=now,
+        sqlite=sqlite,
+        seen_through=seen_through,
+        rows=prepared_rows,
+        prior=prior,
+        alerts_seen_through_id=seen_id,
+        alert_plan=alert_plan,
     )
-    for device_id, values in statuses.items():
-        session.execute(update(_DEVICES).where(_DEVICES.c.id == device_id).values(**values))
-    if event_rows:
-        _insert_events(session, event_rows)
-    if screenshot_rows:
-        session.execute(insert(Screenshot.__table__), screenshot_rows)
-    if quarantine_rows:
-        session.execute(insert(QuarantinedEvent.__table__), quarantine_rows)
-    alert_rows = _alerts(session=session, detector=detector, scannables=scannables, now=now)
-    if alert_rows:
-        _insert_rows(session, Alert.__table__, alert_rows)
-        by_device: dict[str, int] = defaultdict(int)
-        for row in alert_rows:
-            by_device[row["device_id"]] += 1
-        for batch, outcome in zip(batches, outcomes):
-            outcome.alerts = by_device.pop(batch.device_id, 0)
-    return outcomes
 
 
-def _alerts(
-    *, session: Session, detector: Detector, scannables: list[_Scannable], now: datetime
-) -> list[dict[str, Any]]:
+def _flagged(detector: Detector, scannables: list[_Scannable]) -> list[tuple[_Scannable, Any]]:
     if not scannables:
         return []
     results = detector.scan([scannable.item for scannable in scannables])
-    flagged = [(s, r) for s, r in zip(scannables, results) if r.findings]
-    if not flagged:
-        return []
-    prior = prior_alert_counts(
-        session=session, subjects={(s.batch.school_id, s.event.user) for s, _ in flagged}, now=now
-    )
-    rows: list[dict[str, Any]] = []
+    return [(s, r) for s, r in zip(scannables, results) if r.findings]
+
+
+def _plan_alerts(
+    flagged: list[tuple[_Scannable, Any]], rows: list[_BatchRows], *, dialect, now: datetime
+) -> tuple[str, list[tuple[str, Any, Any]]] | None:
+    """One planned alert per finding (category) and event, in the set's order, appended to its batch's rows;
+    on SQLite the rows are converted to the driver's values by the insert plan returned (None: dicts kept)."""
+    plan = None
     raised: set[tuple[str, int, str]] = set()
     for scannable, result in flagged:
         event, batch = scannable.event, scannable.batch
@@ -336,25 +397,173 @@ def _alerts(
             if key in raised:  # typed and deleted text of one event hit the same category
                 continue
             raised.add(key)
-            repeat_key = (batch.school_id, event.user[:100], finding.category)
             body = event.typed_text if scannable.item.source == "text" else None
-            rows.append(
-                alert_row(
-                    finding=finding,
-                    prior_alerts=prior[repeat_key],
-                    now=now,
-                    school_id=batch.school_id,
-                    device_id=batch.device_id,
-                    user=event.user,
-                    event_seq=event.seq,
-                    event_time=_utc(event.time),
-                    source=scannable.item.source,
-                    text=scannable.item.text,
-                    application=scannable.item.application,
-                    window_title=body.window_title if body else "",
-                    evidence={"deleted": scannable.deleted, "url": scannable.item.url},
-                )
+            row = alert_row(
+                finding=finding,
+                prior_alerts=_PRIOR_STAND_IN,
+                now=now,
+                school_id=batch.school_id,
+                device_id=batch.device_id,
+                user=event.user,
+                event_seq=event.seq,
+                event_time=_utc(event.time),
+                source=scannable.item.source,
+                text=scannable.item.text,
+                application=scannable.item.application,
+                window_title=body.window_title if body else "",
+                evidence={"deleted": scannable.deleted, "url": scannable.item.url},
             )
-            prior[repeat_key] += 1
-    return rows
+            if dialect.name == "sqlite":
+                if plan is None:
+                    plan = _sqlite_insert_plan(_ALERTS, dialect, tuple(row))
+                if plan is not None:
+                    row = _sqlite_values(plan[1], row)
+            subject = (batch.school_id, event.user[:100], finding.category)
+            rows[scannable.index].alerts.append(_PlannedAlert(event.seq, subject, finding.risk, row))
+    return plan
 
+
+def _alerts_since(
+    session: Session, subjects: set[tuple[int, str]], *, after_id: int, now: datetime
+) -> defaultdict[tuple[int, str, str], int]:
+    """Alerts per (school_id, user, category) in the repetition window with an id above `after_id`: on SQLite,
+    those another writer committed after prepare_batches counted (a new row's id is above every visible one)."""
+    counts: defaultdict[tuple[int, str, str], int] = defaultdict(int)
+    query = (
+        select(_ALERTS.c.school_id, _ALERTS.c.user, _ALERTS.c.category, func.count())
+        .where(
+            _ALERTS.c.id > after_id,
+            _ALERTS.c.school_id.in_({school_id for school_id, _ in subjects}),
+            _ALERTS.c.user.in_({user for _, user in subjects}),
+            _ALERTS.c.created_at >= now - REPETITION_WINDOW,
+        )
+        .group_by(_ALERTS.c.school_id, _ALERTS.c.user, _ALERTS.c.category)
+    )
+    for school_id, user, category, count in session.execute(query):
+        counts[(school_id, user, category)] = count
+    return counts
+
+
+def write_prepared(*, session: Session, prepared: PreparedSet) -> list[BatchOutcome]:
+    """Write a prepared set in the session's transaction (which must not have begun on SQLite); returns one
+    outcome per batch, in order. The caller commits."""
+    if prepared.sqlite:
+        _begin(session, "IMMEDIATE")  # the write lock, before the stored-through seqs are read
+    device_ids = sorted(prepared.seen_through)
+    stored_through = _stored_through(session, device_ids, lock=True)
+    now = prepared.now
+    outcomes: list[BatchOutcome] = []
+    kept: list[_BatchRows] = []
+    for batch, rows in zip(prepared.batches, prepared.rows):
+        through = stored_through[batch.device_id]
+        if through > prepared.seen_through[batch.device_id]:
+            rows = _after(rows, through)  # another writer stored some of these since they were prepared
+        kept.append(rows)
+        outcomes.append(
+            BatchOutcome(
+                acked_through_seq=max(through, rows.acked_through_seq),
+                rejected=rows.rejected,
+                stored=len(rows.events),
+                alerts=len(rows.alerts),
+            )
+        )
+    final_through = dict(stored_through)
+    for batch, outcome in zip(prepared.batches, outcomes):
+        final_through[batch.device_id] = max(final_through[batch.device_id], outcome.acked_through_seq)
+
+    session.execute(
+        update(_DEVICES)
+        .where(_DEVICES.c.id == bindparam("device"))
+        .values(stored_through_seq=bindparam("through"), last_seen_at=bindparam("seen")),
+        [{"device": d, "through": final_through[d], "seen": now} for d in device_ids],
+    )
+    statuses = {batch.device_id: rows.status[1] for batch, rows in zip(prepared.batches, kept) if rows.status}
+    for device_id, values in statuses.items():
+        session.execute(update(_DEVICES).where(_DEVICES.c.id == device_id).values(**values))
+    events = [row for rows in kept for row in rows.events]
+    if events:
+        _insert_events(session, events, sqlite=prepared.sqlite)
+    screenshots = [row for rows in kept for row in rows.screenshots]
+    if screenshots:
+        session.execute(insert(Screenshot.__table__), screenshots)
+    quarantined = [row for rows in kept for row in rows.quarantined]
+    if quarantined:
+        session.execute(insert(QuarantinedEvent.__table__), quarantined)
+    alerts = [alert for rows in kept for alert in rows.alerts]
+    if alerts:
+        _insert_alerts(session, prepared, alerts)
+    return outcomes
+
+
+def _after(rows: _BatchRows, through: int) -> _BatchRows:
+    """The batch's rows above `through`."""
+    return _BatchRows(
+        acked_through_seq=rows.acked_through_seq,
+        events=[row for row in rows.events if row[1] > through],
+        screenshots=[row for row in rows.screenshots if row["seq"] > through],
+        quarantined=[row for row in rows.quarantined if row["seq"] > through],
+        rejected=[rejected for rejected in rows.rejected if rejected.seq > through],
+        alerts=[alert for alert in rows.alerts if alert.seq > through],
+        status=rows.status if rows.status is not None and rows.status[0] > through else None,
+    )
+
+
+def _insert_events(session: Session, rows: list[tuple[Any, ...]], *, sqlite: bool) -> None:
+    """Bulk insert of event rows (tuples in _EVENT_COLUMNS order). On SQLite the values were converted by
+    prepare_batches exactly as SQLAlchemy's types would (a datetime string, JSON text) and go to the driver's
+    executemany: SQLAlchemy's per-row parameter processing cost more than the insert itself."""
+    connection = session.connection()
+    if sqlite:
+        quote = connection.dialect.identifier_preparer.quote
+        sql = (
+            f"INSERT INTO events ({', '.join(quote(c) for c in _EVENT_COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in _EVENT_COLUMNS)})"
+        )
+        connection.exec_driver_sql(sql, rows)
+        return
+    session.execute(insert(Event.__table__), [dict(zip(_EVENT_COLUMNS, row)) for row in rows])
+
+
+def _insert_alerts(session: Session, prepared: PreparedSet, alerts: list[_PlannedAlert]) -> None:
+    """Each alert's prior alerts of its subject (as counted when prepared, plus those committed since, plus the
+    set's own earlier ones), its risk after repetition, then the rows."""
+    now = prepared.now
+    subjects = {(school_id, user) for school_id, user, _ in (alert.subject for alert in alerts)}
+    if prepared.alerts_seen_through_id is not None:
+        since = _alerts_since(session, subjects, after_id=prepared.alerts_seen_through_id, now=now)
+        prior = defaultdict(int, prepared.prior)
+        for key, count in since.items():
+            prior[key] += count
+    else:
+        prior = prior_alert_counts(session=session, subjects=subjects, now=now)
+    plan = prepared.alert_plan
+    if plan is None:
+        rows = []
+        for alert in alerts:
+            count = prior[alert.subject]
+            prior[alert.subject] = count + 1
+            evidence = {**alert.row["evidence"], "prior_alerts": count}
+            rows.append({**alert.row, "risk": adjust_for_repetition(alert.rule_risk, count), "evidence": evidence})
+        session.execute(insert(_ALERTS), rows)
+        return
+    sql, columns = plan
+    keys = [key for key, _, _ in columns]
+    risk_at, evidence_at = keys.index("risk"), keys.index("evidence")
+    member = _json_member(columns[evidence_at][2])
+    stand_in = member + str(_PRIOR_STAND_IN)
+    values = []
+    for alert in alerts:
+        count = prior[alert.subject]
+        prior[alert.subject] = count + 1
+        row = list(alert.row)
+        row[risk_at] = adjust_for_repetition(alert.rule_risk, count)
+        row[evidence_at] = row[evidence_at].replace(stand_in, member + str(count), 1)
+        values.append(tuple(row))
+    session.connection().exec_driver_sql(sql, values)
+
+
+def _json_member(process) -> str:
+    """``"prior_alerts": `` as the column's JSON serialiser writes that member of an object, up to its value."""
+    member = process({"prior_alerts": 0})[1:-1]
+    assert member.endswith("0")
+    return member[:-1]

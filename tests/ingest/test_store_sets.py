@@ -1,0 +1,158 @@
+"""The hot path in two steps (prepare without a lock, write with it) stays exactly-once when two writers
+prepare the same batches: what the other stored in between is dropped in the write, alerts with it, and
+alerts count the ones committed after the snapshot they were prepared in. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+
+import pytest
+import uuid6
+from safeguard_proto.v1 import agent_pb2 as pb
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from console.alerts.models import Alert
+from console.detection import build_detector
+from console.devices.models import Device
+from console.events.models import Event
+from console.ingest.service import DeviceBatch, prepare_batches, write_prepared
+from console.ingest.validate import Limits
+from console.settings import Settings
+from console.store import transaction, utcnow
+
+LIMITS = Limits(max_batch_events=1000, max_text_chars=10_000, max_future_skew=timedelta(minutes=5), max_age=timedelta(days=30))
+ALARMING = "i want to kill myself tonight"
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return build_detector(Settings(classifier_enabled=False))
+
+
+def _device(sessions: sessionmaker[Session]) -> tuple[str, int]:
+    with transaction(sessions) as session:
+        school_id = session.execute(
+            text("INSERT INTO schools (name, phase, contact_name, contact_email, contact_phone, created_at) "
+                 "VALUES (:name, 'secondary', '', '', '', :now) RETURNING id"),
+            {"name": f"School {uuid.uuid4().hex[:8]}", "now": utcnow()},
+        ).scalar_one()
+    return _device_in(sessions, school_id), school_id
+
+
+def _batch(device_id: str, school_id: int, seqs: range, *, alarming: set[int] = frozenset()) -> DeviceBatch:
+    events = []
+    for seq in seqs:
+        event = pb.Event(seq=seq, event_id=str(uuid6.uuid7()), user="pupil")
+        event.time.GetCurrentTime()
+        event.typed_text.text = ALARMING if seq in alarming else f"my homework on rivers, part {seq}"
+        event.typed_text.application = "notepad"
+        events.append(event)
+    return DeviceBatch(device_id=device_id, school_id=school_id, phase="secondary", events=events)
+
+
+def _prepare(sessions, detector, batches):
+    with transaction(sessions) as session:
+        return prepare_batches(session=session, detector=detector, batches=batches, limits=LIMITS, now=utcnow())
+
+
+def _write(sessions, prepared):
+    with transaction(sessions) as session:
+        return write_prepared(session=session, prepared=prepared)
+
+
+def _stored(sessions, device_id: str) -> tuple[list[int], list[int], int]:
+    with sessions() as session:
+        events = list(session.scalars(select(Event.seq).where(Event.device_id == device_id).order_by(Event.seq)))
+        alerts = list(session.scalars(select(Alert.event_seq).where(Alert.device_id == device_id).order_by(Alert.event_seq)))
+        through = session.scalar(select(Device.stored_through_seq).where(Device.id == device_id))
+    return events, alerts, through
+
+
+def test_a_set_prepared_by_two_writers_is_stored_once(sessions, detector):
+    device_id, school_id = _device(sessions)
+    batch = _batch(device_id, school_id, range(1, 11), alarming={3, 8})
+    first, second = _prepare(sessions, detector, [batch]), _prepare(sessions, detector, [batch])
+    [stored] = _write(sessions, first)
+    [again] = _write(sessions, second)
+    assert (stored.stored, stored.alerts, stored.acked_through_seq) == (10, 2, 10)
+    assert (again.stored, again.alerts, again.acked_through_seq, again.rejected) == (0, 0, 10, [])
+    assert _stored(sessions, device_id) == (list(range(1, 11)), [3, 8], 10)
+
+
+def test_what_another_writer_stored_in_between_is_dropped_and_the_rest_written(sessions, detector):
+    device_id, school_id = _device(sessions)
+    longer = _prepare(sessions, detector, [_batch(device_id, school_id, range(1, 11), alarming={3, 8})])
+    shorter = _prepare(sessions, detector, [_batch(device_id, school_id, range(1, 6), alarming={3})])
+    [first] = _write(sessions, shorter)
+    [rest] = _write(sessions, longer)
+    assert (first.stored, first.alerts, first.acked_through_seq) == (5, 1, 5)
+    assert (rest.stored, rest.alerts, rest.acked_through_seq) == (5, 1, 10)
+    assert _stored(sessions, device_id) == (list(range(1, 11)), [3, 8], 10)
+
+
+def test_quarantined_events_already_stored_by_another_writer_are_not_quarantined_twice(sessions, detector):
+    device_id, school_id = _device(sessions)
+    batch = _batch(device_id, school_id, range(1, 4))
+    batch.events[1].event_id = "not-a-uuid"
+    first, second = _prepare(sessions, detector, [batch]), _prepare(sessions, detector, [batch])
+    [stored], [again] = _write(sessions, first), _write(sessions, second)
+    assert [r.seq for r in stored.rejected] == [2] and again.rejected == []
+    with sessions() as session:
+        assert session.scalar(text("SELECT count(*) FROM quarantined_events WHERE device_id = :d"), {"d": device_id}) == 1
+
+
+def test_alerts_count_the_prior_alerts_committed_after_their_snapshot(sessions, detector):
+    device_id, school_id = _device(sessions)
+    other_id = _device_in(sessions, school_id)
+    # Both sets are prepared before either is written: the second must still see the first's alerts.
+    first = _prepare(sessions, detector, [_batch(device_id, school_id, range(1, 4), alarming={1, 2, 3})])
+    second = _prepare(sessions, detector, [_batch(other_id, school_id, range(1, 3), alarming={1, 2})])
+    _write(sessions, first)
+    _write(sessions, second)
+    with sessions() as session:
+        alerts = session.scalars(select(Alert).where(Alert.school_id == school_id).order_by(Alert.id)).all()
+        priors = [alert.evidence["prior_alerts"] for alert in alerts if alert.category == "suicide"]
+        assert priors == [0, 1, 2, 3, 4]
+        for alert in alerts:
+            assert alert.evidence["rule_risk"] <= alert.risk
+            assert set(alert.evidence) >= {"deleted", "url", "rule_risk", "prior_alerts", "hits"}
+
+
+def _device_in(sessions: sessionmaker[Session], school_id: int) -> str:
+    device_id = str(uuid.uuid4())
+    with transaction(sessions) as session:
+        session.execute(
+            text("INSERT INTO devices (id, school_id, hostname, os, certificate_serial, enrolled_at, revoked_reason, "
+                 "agent_version, stored_through_seq, dropped_events, policy_version) "
+                 "VALUES (:id, :school, '', '', '0', :now, '', '', 0, 0, 0)"),
+            {"id": device_id, "school": school_id, "now": utcnow()},
+        )
+    return device_id
+
+
+def test_sqlite_values_are_what_sqlalchemy_would_write():
+    from datetime import datetime
+
+    from console.ingest.service import _event_values, _sqlite_event_values, _sqlite_time
+
+    events = [
+        pb.Event(typed_text=pb.TypedText(text="x", application='Wörd "q" \u2028\x00', window_title="\U0001F600", pasted=True)),
+        pb.Event(typed_text=pb.TypedText()),
+        pb.Event(window_focus=pb.WindowFocus(title="t", process_name="é", process_path="C:\\x", pid=2**32 - 1)),
+        pb.Event(web_visit=pb.WebVisit(url='http://x/"y', browser="chrome", title="T")),
+        pb.Event(agent_status=pb.AgentStatus(cpu_percent=1.5, dropped={"text": 2})),
+    ]
+    visited = pb.Event(web_visit=pb.WebVisit(url="u"))
+    visited.web_visit.visit_time.seconds = 5
+    for event in [*events, visited]:
+        kind = event.WhichOneof("kind")
+        text, detail = _event_values(event, kind)
+        assert _sqlite_event_values(event, kind) == (text, json.dumps(detail))
+    for seconds, nanos in ((0, 0), (1_795_440_768, 999_999_999), (-5, 123_000), (253_402_300_799, 1000)):
+        stamp = pb.Event().time
+        stamp.seconds, stamp.nanos = seconds, nanos
+        expected = datetime(1970, 1, 1) + timedelta(seconds=seconds, microseconds=nanos // 1000)
+        assert _sqlite_time(stamp) == expected.isoformat(" ", "microseconds")
