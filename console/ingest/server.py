@@ -38,6 +38,7 @@ from safeguard_proto.v1 import agent_pb2_grpc as pb_grpc
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["AgentService"].full_name
+_READ_AHEAD = 16  # batches of a stream read ahead while its previous ones are being stored
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -130,6 +131,7 @@ class AgentService(pb_grpc.AgentServiceServicer):
             log.warning("%s", error)
             await context.abort(grpc.StatusCode.ALREADY_EXISTS, str(error))
         reader = asyncio.create_task(self._read(admitted, request_iterator, stream))
+        reader.add_done_callback(lambda _: stream.wake())
         loop = asyncio.get_running_loop()
         interval = self._settings.stream_recheck_seconds
         try:
@@ -145,26 +147,24 @@ class AgentService(pb_grpc.AgentServiceServicer):
                         policy_version = policy.version
                         yield pb.ConsoleMessage(policy=policy)
                     next_check = loop.time() + interval
-                outgoing = asyncio.create_task(stream.outgoing.get())
-                superseded = asyncio.create_task(stream.superseded.wait())
-                done, _ = await asyncio.wait(
-                    {outgoing, reader, superseded},
-                    timeout=max(0.0, next_check - loop.time()),
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                superseded.cancel()
-                if outgoing in done:
-                    message = outgoing.result()
+                # One queue wakes this loop for everything (acks, pushes, the reader's end, being superseded):
+                # no task per message.
+                try:
+                    async with asyncio.timeout(max(0.0, next_check - loop.time())):
+                        message = await stream.outgoing.get()
+                except TimeoutError:
+                    continue
+                if message is not None:
                     if message.WhichOneof("body") == "policy":
                         policy_version = message.policy.version
                     yield message
                     continue
-                outgoing.cancel()
-                if superseded in done:
+                if stream.superseded.is_set():
                     await context.abort(grpc.StatusCode.ABORTED, "superseded by a newer stream or disconnected")
-                if reader in done:
+                if reader.done():
                     while not stream.outgoing.empty():
-                        yield stream.outgoing.get_nowait()
+                        if (message := stream.outgoing.get_nowait()) is not None:
+                            yield message
                     error = reader.exception()
                     if isinstance(error, BatchRefused):
                         await context.abort(error.code, str(error))
@@ -179,34 +179,69 @@ class AgentService(pb_grpc.AgentServiceServicer):
     async def _read(
         self, admitted: _Admitted, request_iterator: AsyncIterator[pb.AgentMessage], stream: LiveStream
     ) -> None:
-        async for message in request_iterator:
-            body = message.WhichOneof("body")
-            if body == "batch":
-                check_batch(message.batch, self._limits)
-                outcome = await self._bus.publish(
-                    DeviceBatch(
-                        device_id=admitted.device_id,
-                        school_id=admitted.school_id,
-                        phase=admitted.phase,
-                        events=message.batch.events,
+        """Store the stream's batches in order and ack each. While one publish is in hand the agent's next
+        batches (it keeps a few in flight) are read ahead; they are then published together, as one batch of
+        consecutive events, so that each commit takes all of a stream's waiting events and a stream never has
+        two publishes in the bus at once (a later batch can never be stored over an earlier one that failed)."""
+        waiting: asyncio.Queue[pb.EventBatch | Exception | None] = asyncio.Queue(maxsize=_READ_AHEAD)
+        receiver = asyncio.create_task(self._receive(admitted, request_iterator, waiting))
+        try:
+            while True:
+                items = [await waiting.get()]
+                while isinstance(items[-1], pb.EventBatch) and not waiting.empty():
+                    items.append(waiting.get_nowait())
+                batches = [item for item in items if isinstance(item, pb.EventBatch)]
+                if batches:
+                    await self._publish(admitted, batches, stream)
+                if items[-1] is None:
+                    return
+                if isinstance(items[-1], Exception):
+                    raise items[-1]
+        finally:
+            receiver.cancel()
+
+    async def _receive(
+        self,
+        admitted: _Admitted,
+        request_iterator: AsyncIterator[pb.AgentMessage],
+        waiting: asyncio.Queue[pb.EventBatch | Exception | None],
+    ) -> None:
+        """The stream's messages: batches (checked) into `waiting`, then None at its end or the error that ended it."""
+        try:
+            async for message in request_iterator:
+                body = message.WhichOneof("body")
+                if body == "batch":
+                    check_batch(message.batch, self._limits)
+                    await waiting.put(message.batch)
+                elif body == "command_result":
+                    log.info("device %s command %s: ok=%s %s", admitted.device_id, message.command_result.command_id,
+                             message.command_result.ok, message.command_result.detail)
+                elif body == "hello":
+                    raise BatchRefused(grpc.StatusCode.FAILED_PRECONDITION, "hello may only be sent once per stream")
+                else:
+                    raise BatchRefused(grpc.StatusCode.INVALID_ARGUMENT, "empty message")
+        except Exception as error:  # handed over in order: the batches read before it are stored and acked first
+            await waiting.put(error)
+            return
+        await waiting.put(None)
+
+    async def _publish(self, admitted: _Admitted, batches: list[pb.EventBatch], stream: LiveStream) -> None:
+        events = batches[0].events if len(batches) == 1 else [event for batch in batches for event in batch.events]
+        outcome = await self._bus.publish(
+            DeviceBatch(device_id=admitted.device_id, school_id=admitted.school_id, phase=admitted.phase, events=events)
+        )
+        for index, batch in enumerate(batches):
+            first, last = batch.events[0].seq, batch.events[-1].seq
+            stream.outgoing.put_nowait(
+                pb.ConsoleMessage(
+                    ack=pb.Ack(
+                        batch_id=batch.batch_id,
+                        # everything up to the merged outcome's seq is stored once the whole set is
+                        acked_through_seq=outcome.acked_through_seq if index == len(batches) - 1 else last,
+                        rejected=[r for r in outcome.rejected if first <= r.seq <= last] if len(batches) > 1 else outcome.rejected,
                     )
                 )
-                stream.outgoing.put_nowait(
-                    pb.ConsoleMessage(
-                        ack=pb.Ack(
-                            batch_id=message.batch.batch_id,
-                            acked_through_seq=outcome.acked_through_seq,
-                            rejected=outcome.rejected,
-                        )
-                    )
-                )
-            elif body == "command_result":
-                log.info("device %s command %s: ok=%s %s", admitted.device_id, message.command_result.command_id,
-                         message.command_result.ok, message.command_result.detail)
-            elif body == "hello":
-                raise BatchRefused(grpc.StatusCode.FAILED_PRECONDITION, "hello may only be sent once per stream")
-            else:
-                raise BatchRefused(grpc.StatusCode.INVALID_ARGUMENT, "empty message")
+            )
 
     async def _admit(self, context: grpc.aio.ServicerContext) -> _Admitted:
         auth = context.auth_context()

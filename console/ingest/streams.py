@@ -14,8 +14,16 @@ class LiveStream:
     school_id: int
     boot_id: str
     peer: str
-    outgoing: asyncio.Queue[pb.ConsoleMessage] = field(default_factory=asyncio.Queue)
+    outgoing: asyncio.Queue[pb.ConsoleMessage | None] = field(default_factory=asyncio.Queue)  # None: look at the flags
     superseded: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def supersede(self) -> None:
+        """Close this stream (a newer one took its place, or the device was disconnected)."""
+        self.superseded.set()
+        self.wake()
+
+    def wake(self) -> None:
+        self.outgoing.put_nowait(None)
 
 
 class CloneSuspected(Exception):
@@ -39,7 +47,7 @@ class LiveStreams:
         if existing is not None:
             if existing.boot_id != stream.boot_id:
                 raise CloneSuspected(existing)
-            existing.superseded.set()  # the same agent reconnected before its old stream was noticed dead
+            existing.supersede()  # the same agent reconnected before its old stream was noticed dead
         self._by_device[stream.device_id] = stream
 
     def close(self, stream: LiveStream) -> None:
@@ -63,9 +71,9 @@ class LiveStreams:
 
     def disconnect_all(self) -> None:
         for stream in self._by_device.values():
-            stream.superseded.set()
+            stream.supersede()
 
     def disconnect(self, device_id: str) -> None:
         stream = self._by_device.get(device_id)
         if stream is not None:
-            stream.superseded.set()
+            stream.supersede()
