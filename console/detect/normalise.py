@@ -11,8 +11,8 @@ The normalised form is ASCII: lowercase letters, digits and single spaces. Steps
    match can require at least the doubled letters its phrase has (``weed`` must not match ``wed``).
 
 ``normalise_batch`` is the hot path: it joins a whole batch and runs each step once, in C, over the joined
-string. ``normalise`` does the same steps on one text while tracking offsets; the detector calls it only for
-texts that matched something.
+string. ``normalise`` does the same steps on one text while tracking offsets (3 and 5 in one pass; step by
+step in ``normalise_stepwise``); the detector calls it only for texts that matched something.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ SPACED_LETTERS = re.compile(r"(?<![a-z0-9])[a-z](?: [a-z]){2,}(?![a-z0-9])")
 SPACED_TRIGGER = re.compile(r" [a-z] [a-z] [a-z] ")  # the same, found faster in normalised text
 DOUBLE_ONES = re.compile(r"1{2,}")
 REPEATS = re.compile(r"([a-z])\1+")
+COLLAPSE = re.compile(r"([a-z ])\1+")  # a run of one letter (step 5) or of spaces (step 3)
 
 
 def _unleet_run(match: re.Match[str]) -> str:
@@ -179,13 +180,13 @@ def _substitute(
     return "".join(out), new_starts, new_ends, new_runs
 
 
-def normalise(text: str, *, join_spaced: bool = False) -> Normalised:
-    """One text normalised exactly as normalise_batch does, with offsets; join_spaced gives the variant in
-    which letters spelled out one by one are joined."""
+def _fold(text: str) -> tuple[str, Sequence[int]]:
+    """Step 1 (with the leetspeak of step 2): the folded text and, per character, where it starts in text
+    (each character comes from one character of text and ends one after its start)."""
     if text.isascii():
         # Each ASCII character folds to one character, apostrophes to none: bytes.translate does it in C.
         folded = text.replace(SEPARATOR, " ").encode("ascii").translate(ASCII_FOLD, ASCII_APOSTROPHES).decode("ascii")
-        starts = list(range(len(text))) if len(folded) == len(text) else [
+        starts: Sequence[int] = range(len(text)) if len(folded) == len(text) else [
             i for i, char in enumerate(text) if char not in APOSTROPHES
         ]
     else:
@@ -196,9 +197,54 @@ def normalise(text: str, *, join_spaced: bool = False) -> Normalised:
             chars.append(folded)
             starts += [i] * len(folded)
         folded = "".join(chars)
+    # Leetspeak keeps the length: offsets are unchanged.
+    if LEET_RUN.search(folded):
+        folded = LEET_RUN.sub(_unleet_run, folded).translate(SYMBOLS_TO_SPACE)
+    return folded, starts
+
+
+def normalise(text: str, *, join_spaced: bool = False) -> Normalised:
+    """One text normalised exactly as normalise_batch does, with offsets; join_spaced gives the variant in
+    which letters spelled out one by one are joined."""
+    if join_spaced:
+        return normalise_stepwise(text, join_spaced=True)
+    folded, starts = _fold(text)
+    ends = range(1, len(folded) + 1) if isinstance(starts, range) else [s + 1 for s in starts]
+    # Steps 3 and 5 at once: no run of spaces ends next to a letter run of the same letter, so shortening
+    # both kinds of run to their first character in one pass is the same as doing it in two.
+    lead = len(folded) - len(folded.lstrip(" "))
+    stop = max(len(folded.rstrip(" ")), lead)
+    kept_starts: list[int] = []
+    kept_ends: list[int] = []
+    long_runs: list[tuple[int, int]] = []
+    pos = lead
+    for match in COLLAPSE.finditer(folded, lead, stop):
+        a, b = match.span()
+        kept_starts += starts[pos : a + 1]
+        kept_ends += ends[pos:a]
+        kept_ends.append(ends[b - 1])
+        long_runs.append((len(kept_starts), b - a))  # its index once padded
+        pos = b
+    kept_starts += starts[pos:stop]
+    kept_ends += ends[pos:stop]
+    runs = [1] * (len(kept_starts) + 2)
+    for index, run in long_runs:
+        runs[index] = run
+    first, last = (kept_starts[0], kept_ends[-1]) if kept_starts else (0, 0)
+    return Normalised(
+        text=" " + (COLLAPSE.sub(_first_letter, folded[lead:stop]) if long_runs else folded[lead:stop]) + " ",
+        starts=(first, *kept_starts, last),
+        ends=(first, *kept_ends, last),
+        runs=tuple(runs),
+    )
+
+
+def normalise_stepwise(text: str, *, join_spaced: bool = False) -> Normalised:
+    """normalise() one step after the other (the reference it is tested against; the spelled-out variant)."""
+    folded, fold_starts = _fold(text)
+    starts = list(fold_starts)
     ends = [s + 1 for s in starts]
     runs = [1] * len(folded)
-    folded = LEET_RUN.sub(_unleet_run, folded).translate(SYMBOLS_TO_SPACE)
     folded, starts, ends, runs = _substitute(SPACES, lambda m: " ", folded, starts, ends, runs)
     if folded.startswith(" "):
         folded, starts, ends, runs = folded[1:], starts[1:], ends[1:], runs[1:]

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from console.detect.normalise import normalise, normalise_batch
+from console.detect.normalise import normalise, normalise_batch, normalise_stepwise
 
 
 @pytest.mark.parametrize(
@@ -71,3 +71,12 @@ ALPHABET = st.sampled_from(list("abcdeKILLS 01345@$!|.-_'\n\t") + ["é", "\u200b
 @given(st.lists(st.text(ALPHABET, max_size=30), min_size=1, max_size=5))
 def test_batch_equals_one_by_one(texts: list[str]) -> None:
     assert normalise_batch(texts).split("\n") == [normalise(t).text for t in texts]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(ALPHABET, max_size=40))
+def test_one_pass_equals_step_by_step(text: str) -> None:
+    fast, reference = normalise(text), normalise_stepwise(text)
+    assert (fast.text, fast.starts, fast.ends, fast.runs) == (
+        reference.text, reference.starts, reference.ends, reference.runs
+    )
