@@ -12,6 +12,7 @@ import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -107,20 +108,23 @@ def _char_ngrams(buf: np.ndarray) -> Spans:
     """Every character (byte) 3-, 4- and 5-gram that does not cross a text boundary."""
     data = buf.astype(np.uint64)
     starts, ends, buckets = [], [], []
-    for n in CHAR_NGRAMS:
+    # The FNV-1a hash of every window of n + 1 bytes is that of its first n bytes taken one step further:
+    # the windows grow one byte at a time.
+    h = valid = None
+    for n in range(1, max(CHAR_NGRAMS) + 1):
         count = len(data) - n + 1
         if count <= 0:
-            continue
-        h = np.full(count, _FNV_OFFSET, dtype=np.uint64)
-        valid = np.ones(count, dtype=bool)
-        for j in range(n):
-            window = data[j : j + count]
-            h = (h ^ window) * _FNV_PRIME
-            valid &= window != 0
-        position = np.flatnonzero(valid)
-        starts.append(position)
-        ends.append(position + n)
-        buckets.append(_bucket(h[position], CHAR_BITS))
+            break
+        window = data[n - 1 : n - 1 + count]
+        if h is None or valid is None:
+            h, valid = (np.full(count, _FNV_OFFSET, dtype=np.uint64) ^ window) * _FNV_PRIME, window != 0
+        else:
+            h, valid = (h[:count] ^ window) * _FNV_PRIME, valid[:count] & (window != 0)
+        if n in CHAR_NGRAMS:
+            position = np.flatnonzero(valid)
+            starts.append(position)
+            ends.append(position + n)
+            buckets.append(_bucket(h[position], CHAR_BITS))
     return _concatenate(starts, ends, buckets)
 
 
@@ -258,18 +262,29 @@ class Classifier:
             compress=("xz", 6),
         )
 
+    @cached_property
+    def idf(self) -> np.ndarray:
+        """The word IDF, then the character IDF."""
+        return np.concatenate((self.word_idf, self.char_idf))
+
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Calibrated probability of each category for each text: shape (len(texts), len(categories))."""
-        if len(texts) == 0:
-            return np.zeros((0, len(self.categories)))
-        word_counts, char_counts = raw_counts(texts)
-        words = 1 << WORD_BITS
-        scores = (
-            _tfidf(word_counts, self.word_idf) @ self.coef[:words]
-            + _tfidf(char_counts, self.char_idf) @ self.coef[words:]
-            + self.intercept
-        )
-        return 1.0 / (1.0 + np.exp(-(scores * self.calibration[:, 0] + self.calibration[:, 1])))
+        return self.score(texts).probabilities
+
+    def score(self, texts: Sequence[str]) -> Scored:
+        """predict_proba(texts), kept featurised so that texts among them can be explained without
+        featurising them again (Scored.explain)."""
+        chunks = [
+            _Chunk.featurise(texts[start : start + MAX_CHUNK], self.idf)
+            for start in range(0, len(texts), MAX_CHUNK)
+        ]
+        if not chunks:
+            return Scored(self, chunks, np.zeros((0, len(self.categories))))
+        parts = []
+        for chunk in chunks:
+            scores = chunk.scores(self.coef) + self.intercept
+            parts.append(1.0 / (1.0 + np.exp(-(scores * self.calibration[:, 0] + self.calibration[:, 1]))))
+        return Scored(self, chunks, np.concatenate(parts) if len(parts) > 1 else parts[0])
 
     def _index(self, category: str) -> int:
         if category not in self.categories:
@@ -300,72 +315,171 @@ class Classifier:
         Each answer is the one the text alone gives: a batch does not change a text's feature row, and
         each feature is named by the first non-blank span of the text that has it (words before character
         n-grams, in order); features rank by contribution, ties by that first appearance."""
-        columns = [self._index(category) for _, category in requests]
         texts = list(dict.fromkeys(text for text, _ in requests))
-        named: dict[str, _Named] = {}
-        for start in range(0, len(texts), MAX_CHUNK):
-            named.update(self._named_features(texts[start : start + MAX_CHUNK]))
-        out = []
-        for (text, _), column in zip(requests, columns):
-            row_features, row_values, buckets, firsts, piece_starts, piece_ends, raw = named[text]
-            top: list[str] = []
-            if len(buckets):
-                contribution = row_values * self.coef[row_features, column]
-                # Every named feature is in the text's row (unless its weight is an explicit zero).
-                at = np.minimum(np.searchsorted(row_features, buckets), len(row_features) - 1)
-                value = np.where(row_features[at] == buckets, contribution[at], np.float32(0))
-                positive = np.flatnonzero(value > 0)
-                for index in positive[np.lexsort((firsts[positive], -value[positive]))]:
-                    if len(top) == k:
-                        break
-                    name = raw[piece_starts[index] : piece_ends[index]].decode(errors="ignore").strip()
-                    if name not in top:
-                        top.append(name)
-            out.append(top)
-        return out
-
-    def _named_features(self, texts: Sequence[str]) -> dict[str, _Named]:
-        buf, text_ends = _join(normalise_many(texts))
-        word_spans, char_spans = _word_ngrams(buf), _char_ngrams(buf)
-        rows = features(
-            _counts(word_spans, text_ends, WORD_BITS), _counts(char_spans, text_ends, CHAR_BITS),
-            self.word_idf, self.char_idf,
+        chunks = [
+            _Chunk.featurise(texts[start : start + MAX_CHUNK], self.idf)
+            for start in range(0, len(texts), MAX_CHUNK)
+        ]
+        position = {text: i for i, text in enumerate(texts)}
+        return Scored(self, chunks, np.zeros((0, 0))).explain(
+            [(position[text], c) for text, c in requests], k
         )
-        starts = np.concatenate((word_spans[0], char_spans[0]))
-        ends = np.concatenate((word_spans[1], char_spans[1]))
-        buckets = np.concatenate((word_spans[2], char_spans[2] + (1 << WORD_BITS)))
-        # A span names nothing when it decodes to blanks: one with a printable ASCII character never does, one
-        # of spaces only always does; the rest (non-ASCII bytes and spaces only: rare) are decoded to tell.
+
+
+_WORDS = 1 << WORD_BITS  # features: the word n-gram buckets, then the character n-gram buckets from _WORDS
+_KEY_BITS = WORD_BITS + 1  # (text, feature) keys: text << _KEY_BITS | feature
+assert CHAR_BITS == WORD_BITS and MAX_CHUNK << _KEY_BITS <= 1 << 31, "(text, feature) keys fit an int32"
+
+
+@dataclass
+class _Chunk:
+    """Up to MAX_CHUNK texts featurised: every span (words, then characters, each kind in order) with its
+    (text, feature) key, and each distinct key with its TF-IDF value."""
+
+    n_texts: int
+    buf: np.ndarray  # the texts normalised and joined (_join)
+    starts: np.ndarray  # per span, in buf
+    ends: np.ndarray
+    keys: np.ndarray  # per span: text << _KEY_BITS | feature (int32)
+    distinct: np.ndarray  # the distinct keys, sorted: by text, in each text word features before characters
+    values: np.ndarray  # theirs: sublinear TF times IDF, the words and the characters each L2-normalised
+    indptr: np.ndarray  # where each text's word part (2t) and character part (2t + 1) start in distinct
+
+    @classmethod
+    def featurise(cls, texts: Sequence[str], idf: np.ndarray) -> _Chunk:
+        """idf: the word IDF then the character IDF (float32). The same numbers as features(raw_counts())."""
+        buf, _ = _join(normalise_many(texts))
+        word, char = _word_ngrams(buf), _char_ngrams(buf)
+        starts, ends = np.concatenate((word[0], char[0])), np.concatenate((word[1], char[1]))
+        # A span's text: how many texts (each closed by a NUL) end before it.
+        text_of = np.cumsum(buf == 0, dtype=np.int32)[starts]
+        keys = (text_of << _KEY_BITS) | np.concatenate((word[2], char[2] + _WORDS)).astype(np.int32)
+        # Sorting int32 keys is what makes this fast.
+        distinct, counts = np.unique(keys, return_counts=True)
+        feature = distinct & ((1 << _KEY_BITS) - 1)
+        values = (1.0 + np.log(counts.astype(np.float32))) * idf[feature]
+        # Each text's word part and character part scaled to unit length, as _tfidf does: the squares are
+        # summed in the same order.
+        part = ((distinct >> _KEY_BITS) << 1) | (feature >= _WORDS)
+        norms = np.sqrt(np.bincount(part, weights=values * values, minlength=2 * len(texts)))
+        norms[norms == 0] = 1.0
+        values /= norms[part]
+        indptr = np.concatenate(([0], np.cumsum(np.bincount(part, minlength=2 * len(texts)))))
+        return cls(len(texts), buf, starts, ends, keys, distinct, values, indptr)
+
+    def scores(self, coef: np.ndarray) -> np.ndarray:
+        """features(...) @ coef of the texts, summed as that product sums them: a text's word features,
+        then its character features, then the two sums added."""
+        # Row 2t holds text t's word features, row 2t+1 its character features.
+        rows = sparse.csr_matrix(
+            (self.values, self.distinct & ((1 << _KEY_BITS) - 1), self.indptr),
+            shape=(2 * self.n_texts, coef.shape[0]),
+        )
+        parts = rows @ coef
+        return parts[0::2] + parts[1::2]
+
+    def named(self, texts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per distinct (text, feature) some non-blank span of the given texts has: the key, its value, and
+        where its first such span starts and ends in buf and its index among the texts' spans."""
+        wanted = np.zeros(self.n_texts, dtype=bool)
+        wanted[texts] = True
+        spans = np.flatnonzero(wanted[self.text_of_spans()])
+        starts, ends, keys = self.starts[spans], self.ends[spans], self.keys[spans]
+        # A span names nothing when it decodes to blanks: one with a printable ASCII character never does,
+        # one of spaces only always does; the rest (non-ASCII bytes and spaces only: rare) are decoded to tell.
+        buf = self.buf
         printable = np.concatenate(([0], np.cumsum((buf > 0x20) & (buf < 0x7F))))
         spaces = np.concatenate(([0], np.cumsum(buf == 0x20)))
-        n_printable = printable[ends] - printable[starts]
-        nonblank = n_printable > 0
-        raw = buf.tobytes()
+        nonblank = printable[ends] - printable[starts] > 0
         unsure = np.flatnonzero(~nonblank & (spaces[ends] - spaces[starts] < ends - starts))
+        raw = buf.tobytes()
         for i, start, end in zip(unsure.tolist(), starts[unsure].tolist(), ends[unsure].tolist()):
             nonblank[i] = bool(raw[start:end].decode(errors="ignore").strip())
-        starts, ends, buckets = starts[nonblank], ends[nonblank], buckets[nonblank]
-        text_of = np.searchsorted(text_ends, starts, side="right")
-        order = np.argsort(text_of, kind="stable")  # span order kept within each text
-        starts, ends, buckets = starts[order], ends[order], buckets[order]
-        bounds = np.searchsorted(text_of[order], np.arange(len(texts) + 1))
-        out = {}
-        for t, text in enumerate(texts):
-            a, b = bounds[t], bounds[t + 1]
-            distinct, firsts = np.unique(buckets[a:b], return_index=True)
-            out[text] = (
-                rows.indices[rows.indptr[t] : rows.indptr[t + 1]].astype(np.int64),
-                rows.data[rows.indptr[t] : rows.indptr[t + 1]],
-                distinct,
-                firsts,
-                starts[a:b][firsts],
-                ends[a:b][firsts],
-                raw,
-            )
+        starts, ends, keys = starts[nonblank], ends[nonblank], keys[nonblank]
+        named, first = np.unique(keys, return_index=True)
+        at = np.minimum(np.searchsorted(self.distinct, named), len(self.distinct) - 1)
+        values = np.where(self.distinct[at] == named, self.values[at], np.float32(0))
+        return named, values, starts[first], ends[first], first
+
+    def text_of_spans(self) -> np.ndarray:
+        return self.keys >> _KEY_BITS
+
+
+class Scored:
+    """The classifier's probabilities for some texts, with what it takes to explain them."""
+
+    def __init__(self, classifier: Classifier, chunks: list[_Chunk], probabilities: np.ndarray) -> None:
+        self.classifier = classifier
+        self.chunks = chunks
+        self.probabilities = probabilities
+
+    def explain(self, requests: Sequence[tuple[int, str]], k: int = 5) -> list[list[str]]:
+        """For each (index of a scored text, category): Classifier.explain(text, category, k)."""
+        columns = [self.classifier._index(category) for _, category in requests]
+        out: list[list[str]] = [[] for _ in requests]
+        by_chunk: dict[int, list[tuple[int, int, int]]] = {}
+        for answer, ((text, _), column) in enumerate(zip(requests, columns)):
+            by_chunk.setdefault(text // MAX_CHUNK, []).append((answer, text % MAX_CHUNK, column))
+        for chunk, chunk_requests in by_chunk.items():
+            self._explain(self.chunks[chunk], chunk_requests, k, out)
         return out
 
-
-# Per text: its feature row (sorted feature indexes, values) and, per distinct feature some non-blank span
-# of it has: the feature (sorted), the index of its first such span, where that span starts and ends in
-# the featurised bytes, and those bytes.
-_Named = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, bytes]
+    def _explain(
+        self, chunk: _Chunk, requests: list[tuple[int, int, int]], k: int, out: list[list[str]]
+    ) -> None:
+        """For each (answer index, text index in chunk, category column): out[answer] = the top k names."""
+        answer, text, column = (np.array(part, dtype=np.int64) for part in zip(*requests))
+        named, values, piece_starts, piece_ends, first = chunk.named(text)
+        named_text = named >> _KEY_BITS
+        # Each text's named features in order of first appearance, so that a stable sort by contribution
+        # leaves ties in that order.
+        by_first = np.argsort((named_text.astype(np.int64) << 32) | first, kind="stable")
+        named, values, piece_starts, piece_ends = (
+            named[by_first],
+            values[by_first],
+            piece_starts[by_first],
+            piece_ends[by_first],
+        )
+        bounds = np.searchsorted(named_text[by_first], np.arange(chunk.n_texts + 1))
+        # Each request's named features, one after the other, and their contributions to its category.
+        lengths = bounds[text + 1] - bounds[text]
+        request_of = np.repeat(np.arange(len(requests)), lengths)
+        feature = (
+            np.arange(lengths.sum())
+            - np.repeat(np.cumsum(lengths) - lengths, lengths)
+            + bounds[text][request_of]
+        )
+        contribution = (
+            values[feature]
+            * self.classifier.coef[named[feature] & ((1 << _KEY_BITS) - 1), column[request_of]]
+        )
+        positive = np.flatnonzero(contribution > 0)
+        # By request, then by contribution, highest first (a positive float32's bits order as it does).
+        descending = np.int64(0x7FFFFFFF) - contribution[positive].view(np.int32)
+        ranked = positive[np.argsort((request_of[positive] << 31) | descending, kind="stable")]
+        request_bounds = np.searchsorted(request_of[ranked], np.arange(len(requests) + 1)).tolist()
+        # Names are looked at until k distinct ones are found: a few more than k per request first.
+        rank = np.arange(len(ranked)) - np.repeat(np.asarray(request_bounds[:-1]), np.diff(request_bounds))
+        early = ranked[rank < 2 * k]
+        early_bounds = np.searchsorted(request_of[early], np.arange(len(requests) + 1)).tolist()
+        starts, ends = piece_starts[feature[early]].tolist(), piece_ends[feature[early]].tolist()
+        raw = chunk.buf.tobytes()
+        for r, target in enumerate(answer.tolist()):
+            top = out[target]
+            for index in range(early_bounds[r], early_bounds[r + 1]):
+                if len(top) == k:
+                    break
+                name = raw[starts[index] : ends[index]].decode(errors="ignore").strip()
+                if name not in top:
+                    top.append(name)
+            if (
+                len(top) < k
+                and early_bounds[r + 1] - early_bounds[r] < request_bounds[r + 1] - request_bounds[r]
+            ):
+                for index in ranked[request_bounds[r] + 2 * k : request_bounds[r + 1]].tolist():
+                    if len(top) == k:
+                        break
+                    f = feature[index]
+                    name = raw[piece_starts[f] : piece_ends[f]].decode(errors="ignore").strip()
+                    if name not in top:
+                        top.append(name)

@@ -10,7 +10,18 @@ import joblib
 import numpy as np
 import pytest
 
-from console.detect.classifier import FORMAT_VERSION, Classifier, ModelFormatError
+from console.detect.classifier import (
+    FORMAT_VERSION,
+    WORD_BITS,
+    Classifier,
+    ModelFormatError,
+    _char_ngrams,
+    _join,
+    _word_ngrams,
+    features,
+    normalise_many,
+    raw_counts,
+)
 from console.detect.training import (
     DatasetError,
     dataset_files,
@@ -178,6 +189,43 @@ def test_explain_names_features_of_the_text(model: Classifier) -> None:
     assert model.explain("", "suicide") == []
     with pytest.raises(ValueError, match="no model for category 'drugs'"):
         model.explain(text, "drugs")
+
+
+def reference_explain(model: Classifier, text: str, category: str, k: int = 5) -> list[str]:
+    """explain() the slow way: one text, the training path's features, every span looked at in Python."""
+    row = features(*raw_counts([text]), model.word_idf, model.char_idf)
+    column = model.categories.index(category)
+    contribution = dict(zip(row.indices.tolist(), row.data * model.coef[row.indices, column]))
+    buf, _ = _join(normalise_many([text]))
+    raw = buf.tobytes()
+    first: dict[int, tuple[int, str]] = {}
+    spans = [(*_word_ngrams(buf), 0), (*_char_ngrams(buf), 1 << WORD_BITS)]
+    for starts, ends, buckets, offset in spans:
+        for start, end, feature in zip(starts.tolist(), ends.tolist(), (buckets + offset).tolist()):
+            name = raw[start:end].decode(errors="ignore").strip()
+            if name and feature not in first:
+                first[feature] = (len(first), name)
+    ranked = sorted((-contribution[f], order, name) for f, (order, name) in first.items() if contribution[f] > 0)
+    top: list[str] = []
+    for _, _, name in ranked:
+        if len(top) < k and name not in top:
+            top.append(name)
+    return top
+
+
+def test_batched_scoring_and_explaining_equal_the_slow_way(model: Classifier) -> None:
+    texts = [t.format(f="tbh lol") for templates in TEMPLATES.values() for t in templates]
+    texts += ["", "   ", "I   W4NT to d1e!!! 😀", "ur so ugly nobody likes you, just kys 123", "café naïve résumé"]
+    words = 1 << WORD_BITS
+    x = features(*raw_counts(texts), model.word_idf, model.char_idf)
+    scores = x[:, :words] @ model.coef[:words] + x[:, words:] @ model.coef[words:] + model.intercept
+    expected = 1.0 / (1.0 + np.exp(-(scores * model.calibration[:, 0] + model.calibration[:, 1])))
+    scored = model.score(texts)
+    assert np.array_equal(scored.probabilities, expected)  # to the bit: the numbers training measured
+    requests = [(i, c) for i in range(len(texts)) for c in model.categories]
+    answers = scored.explain(requests, k=4)
+    assert answers == [reference_explain(model, texts[i], c, k=4) for i, c in requests]
+    assert answers == model.explain_many([(texts[i], c) for i, c in requests], k=4)
 
 
 def test_risk_for_follows_threshold_and_category(model: Classifier) -> None:
