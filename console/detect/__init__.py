@@ -86,13 +86,15 @@ class _Use:
     phrase: str  # as written in the rule
     runs: tuple[int, ...]  # least run length per character of the literal (empty for a regex)
 
+    @property
+    def doubled(self) -> tuple[tuple[int, int], ...]:
+        """(offset, least run) of the literal's characters that need a run longer than one."""
+        return tuple((i, need) for i, need in enumerate(self.runs) if need > 1)
 
-@dataclass(frozen=True)
-class _Occurrence:
-    use: _Use
-    start: int  # in the normalised text
-    end: int
-    text: Normalised
+
+# One match of a use in one normalised text: (use, start, end, text), start and end in the normalised text.
+# A plain tuple: the close look makes several per candidate text.
+_Occurrence = tuple[_Use, int, int, Normalised]
 
 
 def _word_index(text: str, position: int) -> int:
@@ -143,6 +145,9 @@ class Detector:
             tuple(normalise(p).text for p in rule.exceptions.phrases) for rule in self.rules
         ]
         self.matcher: Matcher = build_matcher(list(patterns), engine=engine)
+        # Per pattern, for the close look: each use with its rule and the doubled letters it needs.
+        self._uses = [tuple((use, use.rule, use.doubled) for use in uses) for uses in self.uses]
+        self._covered: dict[tuple[str, str], list[bool]] = {}
 
     @classmethod
     def load(cls, rules_dir: Path | None = None, classifier: Classifier | None = None) -> Detector:
@@ -188,18 +193,38 @@ class Detector:
             if found is None:
                 found = looked[item] = self._hits(item)
             hits[index] = found
-        model_risks = self._model(items)
-        features = self._model_features(items, hits, model_risks)
-        return [self._result(item, hits[i], *model_risks[i], features) for i, item in enumerate(items)]
+        model, features = self._model(items)
+        results = []
+        for item, item_hits, (scores, risks) in zip(items, hits, model):
+            if item_hits or risks:
+                results.append(self._result(item, item_hits, scores, risks, features))
+            else:
+                results.append(ScanResult((), dict(scores)))
+        return results
 
-    def _occurrences(self, text: Normalised) -> list[_Occurrence]:
-        out = []
+    def _rules_for(self, source: str, phase: str) -> list[bool]:
+        """Per rule: does it cover this source at this phase."""
+        covered = self._covered.get((source, phase))
+        if covered is None:
+            covered = self._covered[source, phase] = [
+                source in rule.sources and phase in rule.phases for rule in self.rules
+            ]
+        return covered
+
+    def _occurrences(self, text: Normalised, covered: list[bool], by_rule: dict[int, list[_Occurrence]]) -> None:
+        """Add each use matched in text, of a rule in covered, with the doubled letters its literal has."""
+        runs = text.runs
         for pattern, start, end in self.matcher.scan(text.text):
-            for use in self.uses[pattern]:
-                if use.runs and any(text.runs[start + i] < need for i, need in enumerate(use.runs)):
+            for use, rule, doubled in self._uses[pattern]:
+                if not covered[rule]:
                     continue
-                out.append(_Occurrence(use, start, end, text))
-        return out
+                if doubled and any(runs[start + i] < need for i, need in doubled):
+                    continue
+                occurrences = by_rule.get(rule)
+                if occurrences is None:
+                    by_rule[rule] = [(use, start, end, text)]
+                else:
+                    occurrences.append((use, start, end, text))
 
     def _hits(self, item: ScanItem) -> list[tuple[Hit, int]]:
         """The item's rule hits, each with its risk."""
@@ -207,60 +232,65 @@ class Detector:
         texts = [norm]
         if SPACED_LETTERS.search(norm.text):
             texts.append(normalise(item.text, join_spaced=True))
-        by_rule: dict[int, list[_Occurrence]] = defaultdict(list)
+        covered = self._rules_for(item.source, item.phase)
+        by_rule: dict[int, list[_Occurrence]] = {}
         for text in texts:
-            for occurrence in self._occurrences(text):
-                by_rule[occurrence.use.rule].append(occurrence)
+            self._occurrences(text, covered, by_rule)
         domain_hits = self._domain_rules(item.url) if item.url and item.source in WEB_SOURCES else []
         for rule_index, _ in domain_hits:
-            by_rule.setdefault(rule_index, [])
+            if covered[rule_index]:
+                by_rule.setdefault(rule_index, [])
+        if not by_rule:
+            return []
+        application = item.application.lower()
         host = host_of(item.url) if item.url else ""
+        sites = set(host_suffixes(host)) if host else set()
         out: list[tuple[Hit, int]] = []
         for rule_index, occurrences in by_rule.items():
             rule = self.rules[rule_index]
-            if item.source not in rule.sources or item.phase not in rule.phases:
-                continue
-            hit = self._rule_hit(rule, occurrences, [d for r, d in domain_hits if r == rule_index])
-            if hit is None or not self._applies(rule_index, item, texts, host):
+            hit = self._rule_hit(rule, occurrences, domain_hits and [d for r, d in domain_hits if r == rule_index])
+            if hit is None or not self._applies(rule_index, application, sites, texts):
                 continue
             out.append((hit, rule_risk(rule.phases[item.phase], item.source)))
         return out
 
     def _rule_hit(self, rule: Rule, occurrences: list[_Occurrence], domains: list[str]) -> Hit | None:
-        direct = [o for o in occurrences if o.use.kind in ("phrase", "regex")]
-        if direct:
-            first = min(direct, key=lambda o: o.start)
-            return Hit(rule.id, rule.category, first.use.phrase, *first.text.original_span(first.start, first.end))
+        first = None
+        for occurrence in occurrences:
+            if occurrence[0].group < 0 and (first is None or occurrence[1] < first[1]):
+                first = occurrence  # a phrase or regex: the first (leftmost) one
+        if first is not None:
+            use, start, end, text = first
+            return Hit(rule.id, rule.category, use.phrase, *text.original_span(start, end))
         if domains:
             return Hit(rule.id, rule.category, domains[0], 0, 0)
         grouped: dict[int, list[_Occurrence]] = defaultdict(list)
         for o in occurrences:
-            grouped[o.use.group].append(o)
+            grouped[o[0].group].append(o)
         if rule.match.all_of and len(grouped) == len(rule.match.all_of):
-            chosen = [min(grouped[g], key=lambda o: o.start) for g in range(len(rule.match.all_of))]
+            chosen = [min(grouped[g], key=lambda o: o[1]) for g in range(len(rule.match.all_of))]
             return self._combined_hit(rule, chosen, " AND ")
         if rule.match.near and len(grouped) == len(rule.match.near.terms):
             within = rule.match.near.within
             groups = [grouped[g] for g in range(len(rule.match.near.terms))]
             for chosen in itertools.islice(itertools.product(*groups), 10_000):
-                if len({id(o.text) for o in chosen}) != 1:
+                if len({id(o[3]) for o in chosen}) != 1:
                     continue
-                words = [_word_index(o.text.text, o.start) for o in chosen]
+                words = [_word_index(o[3].text, o[1]) for o in chosen]
                 if max(words) - min(words) <= within:
                     return self._combined_hit(rule, list(chosen), f" NEAR/{within} ")
         return None
 
     @staticmethod
     def _combined_hit(rule: Rule, chosen: list[_Occurrence], joiner: str) -> Hit:
-        text = chosen[0].text
-        start, end = min(o.start for o in chosen), max(o.end for o in chosen)
-        return Hit(rule.id, rule.category, joiner.join(o.use.phrase for o in chosen), *text.original_span(start, end))
+        text = chosen[0][3]
+        start, end = min(o[1] for o in chosen), max(o[2] for o in chosen)
+        return Hit(rule.id, rule.category, joiner.join(o[0].phrase for o in chosen), *text.original_span(start, end))
 
-    def _applies(self, rule_index: int, item: ScanItem, texts: list[Normalised], host: str) -> bool:
-        """The rule's context holds and none of its exceptions does."""
+    def _applies(self, rule_index: int, application: str, sites: set[str], texts: list[Normalised]) -> bool:
+        """The rule's context holds and none of its exceptions does (application lower-cased, sites the
+        page's host and its parent domains)."""
         rule = self.rules[rule_index]
-        application = item.application.lower()
-        sites = set(host_suffixes(host)) if host else set()
         context = rule.context
         if context.applications or context.sites:
             in_app = any(a in application for a in context.applications) if application else False
@@ -270,39 +300,37 @@ class Detector:
         exceptions = rule.exceptions
         if application and any(a in application for a in exceptions.applications):
             return False
-        if sites.intersection(exceptions.sites):
+        if sites and sites.intersection(exceptions.sites):
             return False
         return not any(p in t.text for p in self.exception_phrases[rule_index] for t in texts)
 
-    def _model(self, items: Sequence[ScanItem]) -> list[tuple[dict[str, float], dict[str, int]]]:
-        """Per item: (the model's probability per category, its risk per category) — empty without a model."""
+    def _model(
+        self, items: Sequence[ScanItem]
+    ) -> tuple[list[tuple[dict[str, float], dict[str, int]]], dict[tuple[str, str], tuple[str, ...]]]:
+        """Per item: (the model's probability per category, its risk per category) — empty without a model;
+        and the model's top features of each (text, category) it flags, explained from the same
+        featurisation."""
         classifier = self.classifier
         if classifier is None or not items:
-            return [({}, {}) for _ in items]
+            return [({}, {}) for _ in items], {}
         categories = classifier.categories
         texts = list(dict.fromkeys(item.text for item in items))  # each distinct text once
-        probabilities = classifier.predict_proba(texts)
+        scored = classifier.score(texts)
+        probabilities = scored.probabilities
         over = probabilities >= classifier.thresholds  # numpy, row by category
         by_text: dict[str, tuple[dict[str, float], dict[str, int]]] = {}
-        for text, row, row_over in zip(texts, probabilities.tolist(), over.any(axis=1).tolist()):
+        wanted: list[tuple[int, str]] = []
+        for index, text, row, row_over in zip(
+            itertools.count(), texts, probabilities.tolist(), over.any(axis=1).tolist()
+        ):
             scores = dict(zip(categories, row))
             risks: dict[str, int] = {}
             if row_over:
                 risks = {c: r for c, p in scores.items() if (r := classifier.risk_for(c, p)) > 0}
+                wanted += [(index, c) for c in risks]
             by_text[text] = (scores, risks)
-        return [by_text[item.text] for item in items]
-
-    def _model_features(
-        self,
-        items: Sequence[ScanItem],
-        hits: list[list[tuple[Hit, int]]],
-        model: list[tuple[dict[str, float], dict[str, int]]],
-    ) -> dict[tuple[str, str], tuple[str, ...]]:
-        """The model's top features of each (text, category) the model flags, explained in one batch."""
-        if self.classifier is None:
-            return {}
-        wanted = list(dict.fromkeys((item.text, c) for item, (_, risks) in zip(items, model) for c in risks))
-        return {key: tuple(names) for key, names in zip(wanted, self.classifier.explain_many(wanted))}
+        features = {(texts[i], c): tuple(names) for (i, c), names in zip(wanted, scored.explain(wanted))}
+        return [by_text[item.text] for item in items], features
 
     def _result(
         self,
