@@ -27,6 +27,7 @@ from console import metrics
 from console.detect import Detector
 from console.ingest.service import BatchOutcome, DeviceBatch, PreparedSet, prepare_batches, write_prepared
 from console.ingest.validate import Limits
+from console.ingest.writelock import ingest_write_lock
 from console.store import transaction, utcnow
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class InProcessBus:
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._depth = metrics.QUEUE_DEPTH.labels("inprocess")
+        self._write_lock = ingest_write_lock(sessions.kw["bind"])
 
     async def start(self) -> None:
         # Everything loaded by now (the detector's rules, automaton and model, the app) lives as long as the
@@ -97,7 +99,7 @@ class InProcessBus:
             )
 
     def _write(self, prepared: PreparedSet) -> list[BatchOutcome]:
-        with transaction(self._sessions) as session:
+        with self._write_lock, transaction(self._sessions) as session:
             return write_prepared(session=session, prepared=prepared)
 
     async def _gather(self) -> tuple[list[_Pending], bool]:

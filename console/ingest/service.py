@@ -23,11 +23,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from json.encoder import c_make_encoder
 from json.encoder import encode_basestring_ascii as _string  # what json.dumps writes a str as
 from typing import Any, NamedTuple
 
 from safeguard_proto.v1 import agent_pb2 as pb
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import JSON, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from console.alerts.models import Alert
@@ -37,6 +38,7 @@ from console.detect.scoring import adjust_for_repetition
 from console.devices.models import Device
 from console.events.models import Event, QuarantinedEvent, Screenshot
 from console.ingest.validate import Limits, event_problem
+from console.store import utcnow
 
 
 @dataclass(frozen=True)
@@ -211,12 +213,33 @@ def _sqlite_insert_plan(table, dialect, keys: tuple[str, ...]) -> tuple[str, lis
         else:
             _INSERTS[cache_key] = None
             return None
-        plan.append((column.key, default, column.type.dialect_impl(dialect).bind_processor(dialect)))
+        process = column.type.dialect_impl(dialect).bind_processor(dialect)
+        if isinstance(column.type, JSON) and dialect._json_serializer is None and _ENCODE is not None:
+            process = _dict_as_json(process)
+        plan.append((column.key, default, process))
     quote = dialect.identifier_preparer.quote
     names = [quote(table.columns[key].name) for key, _, _ in plan]
     sql = f"INSERT INTO {quote(table.name)} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
     _INSERTS[cache_key] = sql, plan
     return _INSERTS[cache_key]
+
+
+# json.dumps's own encoder (same separators, ASCII, NaN allowed), made once: json.dumps makes one per call, which
+# cost more than encoding an alert's evidence. No circular check: the values here are plain trees.
+_ENCODE = (
+    c_make_encoder(None, json.JSONEncoder().default, _string, None, ": ", ", ", False, False, True)
+    if c_make_encoder is not None
+    else None
+)
+
+
+def _dict_as_json(process):
+    """The JSON column's bind processor, with dicts written by the encoder made once (the same text)."""
+
+    def encode(value):
+        return "".join(_ENCODE(value, 0)) if type(value) is dict else process(value)
+
+    return encode
 
 
 def _sqlite_values(plan: list[tuple[str, Any, Any]], row: dict[str, Any]) -> tuple[Any, ...]:
@@ -526,8 +549,10 @@ def _insert_events(session: Session, rows: list[tuple[Any, ...]], *, sqlite: boo
 
 def _insert_alerts(session: Session, prepared: PreparedSet, alerts: list[_PlannedAlert]) -> None:
     """Each alert's prior alerts of its subject (as counted when prepared, plus those committed since, plus the
-    set's own earlier ones), its risk after repetition, then the rows."""
+    set's own earlier ones), its risk after repetition, then the rows; created_at is now, when they are written
+    (what an officer's queue and the event-to-alert latency go by), not when the set was prepared."""
     now = prepared.now
+    written_at = utcnow()
     subjects = {(school_id, user) for school_id, user, _ in (alert.subject for alert in alerts)}
     if prepared.alerts_seen_through_id is not None:
         since = _alerts_since(session, subjects, after_id=prepared.alerts_seen_through_id, now=now)
@@ -543,12 +568,15 @@ def _insert_alerts(session: Session, prepared: PreparedSet, alerts: list[_Planne
             count = prior[alert.subject]
             prior[alert.subject] = count + 1
             evidence = {**alert.row["evidence"], "prior_alerts": count}
-            rows.append({**alert.row, "risk": adjust_for_repetition(alert.rule_risk, count), "evidence": evidence})
+            risk = adjust_for_repetition(alert.rule_risk, count)
+            rows.append({**alert.row, "risk": risk, "evidence": evidence, "created_at": written_at})
         session.execute(insert(_ALERTS), rows)
         return
     sql, columns = plan
     keys = [key for key, _, _ in columns]
-    risk_at, evidence_at = keys.index("risk"), keys.index("evidence")
+    risk_at, evidence_at, created_at = keys.index("risk"), keys.index("evidence"), keys.index("created_at")
+    process = columns[created_at][2]
+    written = process(written_at) if process is not None else written_at
     member = _json_member(columns[evidence_at][2])
     stand_in = member + str(_PRIOR_STAND_IN)
     values = []
@@ -557,6 +585,7 @@ def _insert_alerts(session: Session, prepared: PreparedSet, alerts: list[_Planne
         prior[alert.subject] = count + 1
         row = list(alert.row)
         row[risk_at] = adjust_for_repetition(alert.rule_risk, count)
+        row[created_at] = written
         row[evidence_at] = row[evidence_at].replace(stand_in, member + str(count), 1)
         values.append(tuple(row))
     session.connection().exec_driver_sql(sql, values)

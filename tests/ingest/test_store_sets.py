@@ -156,3 +156,16 @@ def test_sqlite_values_are_what_sqlalchemy_would_write():
         stamp.seconds, stamp.nanos = seconds, nanos
         expected = datetime(1970, 1, 1) + timedelta(seconds=seconds, microseconds=nanos // 1000)
         assert _sqlite_time(stamp) == expected.isoformat(" ", "microseconds")
+
+
+def test_alert_evidence_is_written_as_json_dumps_would():
+    from sqlalchemy.dialects import sqlite
+
+    from console.ingest.service import _ALERTS, _sqlite_insert_plan
+
+    dialect = sqlite.dialect()
+    keys = tuple(column.key for column in _ALERTS.columns if column.key != "id")
+    [(_, _, process)] = [c for c in _sqlite_insert_plan(_ALERTS, dialect, keys)[1] if c[0] == "evidence"]
+    for value in ({"deleted": False, "url": 'a"\u00e9\U0001F600', "hits": [{"start": 0, "end": 3}], "model_score": 0.345,
+                   "none": None, "nan": float("nan"), "features": ["x"]}, {}, [1, "a"]):
+        assert process(value) == json.dumps(value)
