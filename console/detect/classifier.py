@@ -79,9 +79,27 @@ def normalise_many(texts: Sequence[str]) -> list[str]:
     joined = _URL.sub(" url ", joined)
     joined = _MENTION.sub(" @user ", joined)
     joined = _APOSTROPHE.sub("", joined)
-    joined = _REPEAT.sub(r"\1\1", joined)
+    joined = _shorten_repeats(joined)
     # str.split() and \s agree on what whitespace is: this is _SPACE.sub(" ", part).strip().
     return [" ".join(part.split()) for part in joined.split(_TEXT_SEPARATOR)]
+
+
+def _shorten_repeats(text: str) -> str:
+    """_REPEAT.sub(r"\1\1", text), in numpy: the third and later characters of a run go (not newlines:
+    ``.`` does not match them)."""
+    ascii_ = text.isascii()
+    codes = (
+        np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+        if ascii_
+        else np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    )
+    third = (codes[2:] == codes[1:-1]) & (codes[1:-1] == codes[:-2]) & (codes[2:] != ord("\n"))
+    if not third.any():
+        return text
+    kept = np.ones(len(codes), dtype=bool)
+    kept[2:] = ~third
+    data = codes[kept].tobytes()
+    return data.decode("ascii") if ascii_ else data.decode("utf-32-le", "surrogatepass")
 
 
 _WORD_BYTE = np.zeros(256, dtype=bool)

@@ -22,6 +22,8 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"
 APOSTROPHES = "'\u2019\u2018`\u00b4\u02bc"
 LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i", "|": "i"}
@@ -63,6 +65,7 @@ for _c in range(128):
 FOLD[ord(SEPARATOR)] = SEPARATOR
 ASCII_FOLD = bytes(ord(FOLD[c] or " ") for c in range(128)) + bytes(range(128, 256))
 ASCII_APOSTROPHES = APOSTROPHES.encode("ascii", "ignore")  # the ASCII characters FOLD drops
+assert ASCII_APOSTROPHES == b"'`", "NormalisedBatch.normalised() knows which ASCII characters FOLD drops"
 SYMBOLS_TO_SPACE = str.maketrans({s: " " for s in LEET_SYMBOLS})
 
 LEET_RUN = re.compile(r"[0-9@$!|]+")
@@ -109,14 +112,81 @@ def _single_line_ascii(text: str) -> str:
 
 def normalise_batch(texts: Sequence[str]) -> str:
     """All texts normalised and joined by SEPARATOR, each padded by a space on both sides."""
-    # Texts that are not ASCII are folded one by one (str.translate leaves its fast path at the first
-    # non-ASCII character); then the whole batch, now ASCII, goes through bytes.translate at once.
-    joined = SEPARATOR.join(map(_single_line_ascii, texts)).encode("ascii")
-    folded = joined.translate(ASCII_FOLD, ASCII_APOSTROPHES).decode("ascii")
-    folded = LEET_RUN.sub(_unleet_run, folded).translate(SYMBOLS_TO_SPACE)
-    folded = SPACES.sub(" ", folded).replace(" \n", "\n").replace("\n ", "\n").strip(" ")
-    folded = REPEATS.sub(_first_letter, folded)
-    return " " + folded.replace(SEPARATOR, " \n ") + " "
+    return NormalisedBatch.of(texts).text
+
+
+_RUN_BYTE = np.zeros(256, dtype=bool)  # the characters whose runs are shortened to one: letters and spaces
+_RUN_BYTE[list(b"abcdefghijklmnopqrstuvwxyz ")] = True
+
+
+@dataclass(frozen=True)
+class NormalisedBatch:
+    """normalise_batch() of some texts, with what it takes to give any of them as normalise() does."""
+
+    texts: Sequence[str]
+    text: str  # normalise_batch(texts)
+    positions: np.ndarray  # per character left of the folded batch (separators included): its position there
+    runs: np.ndarray  # and how many characters of the folded batch it stands for
+    separators: np.ndarray  # which of those characters are the separators between texts
+
+    @classmethod
+    def of(cls, texts: Sequence[str]) -> NormalisedBatch:
+        # Texts that are not ASCII are folded one by one (str.translate leaves its fast path at the first
+        # non-ASCII character); then the whole batch, now ASCII, goes through bytes.translate at once.
+        joined = SEPARATOR.join(map(_single_line_ascii, texts)).encode("ascii")
+        folded = joined.translate(ASCII_FOLD, ASCII_APOSTROPHES).decode("ascii")
+        folded = LEET_RUN.sub(_unleet_run, folded).translate(SYMBOLS_TO_SPACE)
+        # Steps 3 and 5 in numpy, as the regular expressions would run per character: each run of spaces or
+        # of one letter shortened to its first character, then the spaces at either end of a text dropped.
+        data = np.frombuffer(folded.encode("ascii"), dtype=np.uint8)
+        first = np.ones(len(data), dtype=bool)
+        first[1:] = (data[1:] != data[:-1]) | ~_RUN_BYTE[data[1:]]
+        positions = np.flatnonzero(first)
+        runs = np.diff(positions, append=len(data))
+        chars = data[positions]
+        edge = np.concatenate(([True], chars == ord(SEPARATOR), [True]))  # spaces are single now
+        kept = (chars != ord(" ")) | ~(edge[:-2] | edge[2:])
+        positions, runs, chars = positions[kept], runs[kept], chars[kept]
+        text = " " + chars.tobytes().decode("ascii").replace(SEPARATOR, " \n ") + " "
+        return cls(texts, text, positions, runs, np.flatnonzero(chars == ord(SEPARATOR)))
+
+    def normalised(self, indexes: Sequence[int]) -> list[Normalised]:
+        """normalise(texts[i]) for each i of indexes (ASCII texts without apostrophes, whose folded
+        characters stand where they stood in the text, from the batch; others one by one)."""
+        simple, out = [], {}
+        for i in indexes:
+            text = self.texts[i]
+            if text.isascii() and "'" not in text and "`" not in text:
+                simple.append(i)
+            else:
+                out[i] = normalise(text)
+        if simple:
+            # Where each text starts in the folded batch, and its run of characters left.
+            separators = self.separators
+            text_starts = np.concatenate(([0], self.positions[separators] + 1))
+            bounds = np.concatenate(([0], separators + 1, [len(self.positions) + 1]))
+            wanted = np.array(simple, dtype=np.int64)
+            lengths = bounds[wanted + 1] - 1 - bounds[wanted]
+            at = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+            at += np.repeat(bounds[wanted], lengths)
+            starts = self.positions[at] - np.repeat(text_starts[wanted], lengths)
+            runs = self.runs[at]
+            starts_list, ends_list, runs_list = starts.tolist(), (starts + runs).tolist(), runs.tolist()
+            parts = self.text.split(SEPARATOR)
+            end = 0
+            for i, length in zip(simple, lengths.tolist()):
+                start, end = end, end + length
+                if length:
+                    first, last = starts_list[start], ends_list[end - 1]
+                else:
+                    first = last = 0
+                out[i] = Normalised(
+                    text=parts[i],
+                    starts=(first, *starts_list[start:end], last),
+                    ends=(first, *ends_list[start:end], last),
+                    runs=(1, *runs_list[start:end], 1),
+                )
+        return [out[i] for i in indexes]
 
 
 @dataclass(frozen=True)

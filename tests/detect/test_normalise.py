@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from console.detect.normalise import normalise, normalise_batch, normalise_stepwise
+from console.detect.normalise import NormalisedBatch, normalise, normalise_batch, normalise_stepwise
 
 
 @pytest.mark.parametrize(
@@ -80,3 +80,15 @@ def test_one_pass_equals_step_by_step(text: str) -> None:
     assert (fast.text, fast.starts, fast.ends, fast.runs) == (
         reference.text, reference.starts, reference.ends, reference.runs
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(ALPHABET, max_size=30), min_size=1, max_size=6), st.data())
+def test_batch_gives_each_text_with_offsets_as_one_by_one(texts: list[str], data: st.DataObject) -> None:
+    wanted = data.draw(st.lists(st.integers(0, len(texts) - 1), max_size=len(texts)))
+    batch = NormalisedBatch.of(texts)
+    for index, got in zip(wanted, batch.normalised(wanted)):
+        expected = normalise(texts[index])
+        assert (got.text, got.starts, got.ends, got.runs) == (
+            expected.text, expected.starts, expected.ends, expected.runs
+        )
