@@ -7,7 +7,9 @@ findings, so the console's ingest, ``safeguard scan`` and the agent's prefilter 
 from __future__ import annotations
 
 import bisect
+import ctypes
 import itertools
+import sys
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from console.detect.domains import host_of, host_suffixes
 from console.detect.matcher import Matcher, Pattern, build_matcher
-from console.detect.normalise import SPACED_LETTERS, SPACED_TRIGGER, Normalised, normalise, normalise_batch
+from console.detect.normalise import SPACED_LETTERS, SPACED_TRIGGER, Normalised, NormalisedBatch, normalise
 from console.detect.rules import Rule, load_rules
 from console.detect.scoring import adjust_for_repetition, rule_risk
 
@@ -97,12 +99,34 @@ class _Use:
 _Occurrence = tuple[_Use, int, int, Normalised]
 
 
+def keep_freed_memory() -> None:
+    """Ask glibc's malloc to keep freed memory for the next allocation instead of handing it back to the
+    system (once per process; nothing elsewhere). A scan allocates and frees numpy arrays of a few MB each;
+    by default each comes fresh from mmap and costs a page fault per 4 kB touched, which was about a tenth
+    of the detector's CPU. The process keeps its peak heap (a few tens of MB more) instead."""
+    global _MEMORY_KEPT
+    if _MEMORY_KEPT or not sys.platform.startswith("linux"):
+        return
+    _MEMORY_KEPT = True
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, 128 << 20)  # allocations below 128 MB from the heap, not mmap
+        libc.mallopt(_M_TRIM_THRESHOLD, 512 << 20)  # free heap kept up to 512 MB
+    except (OSError, AttributeError):  # not glibc (musl, ...): leave malloc as it is
+        pass
+
+
+_MEMORY_KEPT = False
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt() parameters, from glibc's malloc.h
+
+
 def _word_index(text: str, position: int) -> int:
     return text.count(" ", 0, position)
 
 
 class Detector:
     def __init__(self, rules: Sequence[Rule], classifier: Classifier | None = None, *, engine: str = "auto") -> None:
+        keep_freed_memory()
         self.rules = list(rules)
         self.classifier = classifier
         patterns: dict[Pattern, int] = {}
@@ -161,7 +185,11 @@ class Detector:
         """Indexes of the items worth a close look: a phrase or regex matched, every group of a near or
         all_of rule matched, letters are spelled out, or the url is on a domain list. A superset: doubled
         letters, sources, phases, context and exceptions are checked in the close look."""
-        big = normalise_batch([item.text for item in items])
+        return self._candidates(items)[0]
+
+    def _candidates(self, items: Sequence[ScanItem]) -> tuple[set[int], NormalisedBatch]:
+        batch = NormalisedBatch.of([item.text for item in items])
+        big = batch.text
         starts = list(itertools.accumulate((len(part) + 1 for part in big.split("\n")), initial=0))
         found: set[int] = set()
         groups: dict[tuple[int, int], set[int]] = defaultdict(set)
@@ -175,10 +203,15 @@ class Detector:
         found.update(item for (item, rule), seen in groups.items() if len(seen) == self.group_counts[rule])
         found.update(bisect.bisect_right(starts, m.start()) - 1 for m in SPACED_TRIGGER.finditer(big))
         if self.domains:
+            on_list: dict[str, bool] = {}  # per url: a page of a class is visited by many
             for index, item in enumerate(items):
-                if item.url and item.source in WEB_SOURCES and self._domain_rules(item.url):
-                    found.add(index)
-        return found
+                if item.url and item.source in WEB_SOURCES:
+                    listed = on_list.get(item.url)
+                    if listed is None:
+                        listed = on_list[item.url] = bool(self._domain_rules(item.url))
+                    if listed:
+                        found.add(index)
+        return found, batch
 
     def _domain_rules(self, url: str) -> list[tuple[int, str]]:
         return [(r, suffix) for suffix in host_suffixes(host_of(url)) for r in self.domains.get(suffix, ())]
@@ -186,20 +219,22 @@ class Detector:
     def scan(self, items: Sequence[ScanItem]) -> list[ScanResult]:
         """One result per item, in order. Batched: call it with a whole batch."""
         hits: list[list[tuple[Hit, int]]] = [[] for _ in items]
-        looked: dict[ScanItem, list[tuple[Hit, int]]] = {}  # the same item twice in a batch (titles, urls)
-        for index in self.candidates(items):
-            item = items[index]
-            found = looked.get(item)
-            if found is None:
-                found = looked[item] = self._hits(item)
-            hits[index] = found
+        found, batch = self._candidates(items)
+        first: dict[ScanItem, int] = {}  # the same item twice in a batch (titles, urls) is looked at once
+        for index in sorted(found):
+            first.setdefault(items[index], index)
+        looked = {
+            item: self._hits(item, norm) for item, norm in zip(first, batch.normalised(list(first.values())))
+        }
+        for index in found:
+            hits[index] = looked[items[index]]
         model, features = self._model(items)
         results = []
         for item, item_hits, (scores, risks) in zip(items, hits, model):
             if item_hits or risks:
                 results.append(self._result(item, item_hits, scores, risks, features))
             else:
-                results.append(ScanResult((), dict(scores)))
+                results.append(ScanResult((), scores))
         return results
 
     def _rules_for(self, source: str, phase: str) -> list[bool]:
@@ -226,9 +261,9 @@ class Detector:
                 else:
                     occurrences.append((use, start, end, text))
 
-    def _hits(self, item: ScanItem) -> list[tuple[Hit, int]]:
-        """The item's rule hits, each with its risk."""
-        norm = normalise(item.text)
+    def _hits(self, item: ScanItem, norm: Normalised | None = None) -> list[tuple[Hit, int]]:
+        """The item's rule hits, each with its risk (norm: normalise(item.text), when known)."""
+        norm = norm or normalise(item.text)
         texts = [norm]
         if SPACED_LETTERS.search(norm.text):
             texts.append(normalise(item.text, join_spaced=True))
@@ -307,9 +342,9 @@ class Detector:
     def _model(
         self, items: Sequence[ScanItem]
     ) -> tuple[list[tuple[dict[str, float], dict[str, int]]], dict[tuple[str, str], tuple[str, ...]]]:
-        """Per item: (the model's probability per category, its risk per category) — empty without a model;
-        and the model's top features of each (text, category) it flags, explained from the same
-        featurisation."""
+        """Per item: (the model's probability per category, a dict of the item's own; its risk per category) —
+        empty without a model; and the model's top features of each (text, category) it flags, explained
+        from the same featurisation."""
         classifier = self.classifier
         if classifier is None or not items:
             return [({}, {}) for _ in items], {}
@@ -320,17 +355,27 @@ class Detector:
         over = probabilities >= classifier.thresholds  # numpy, row by category
         by_text: dict[str, tuple[dict[str, float], dict[str, int]]] = {}
         wanted: list[tuple[int, str]] = []
+        no_risk: dict[str, int] = {}  # shared, never changed
         for index, text, row, row_over in zip(
             itertools.count(), texts, probabilities.tolist(), over.any(axis=1).tolist()
         ):
             scores = dict(zip(categories, row))
-            risks: dict[str, int] = {}
+            risks = no_risk
             if row_over:
                 risks = {c: r for c, p in scores.items() if (r := classifier.risk_for(c, p)) > 0}
                 wanted += [(index, c) for c in risks]
             by_text[text] = (scores, risks)
         features = {(texts[i], c): tuple(names) for (i, c), names in zip(wanted, scored.explain(wanted))}
-        return [by_text[item.text] for item in items], features
+        out = []
+        given: set[str] = set()  # each result has a scores dict of its own: the first of a text gets the one made
+        for item in items:
+            scores, risks = by_text[item.text]
+            if item.text in given:
+                scores = scores.copy()
+            else:
+                given.add(item.text)
+            out.append((scores, risks))
+        return out, features
 
     def _result(
         self,
