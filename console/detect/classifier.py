@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -116,18 +116,18 @@ def _join(normalised: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return np.frombuffer(b"\0".join(pieces) + b"\0", dtype=np.uint8), ends
 
 
-def _bucket(hashes: np.ndarray, bits: int) -> np.ndarray:
-    return ((hashes * _GOLDEN) >> np.uint64(64 - bits)).astype(np.int64)
+def _bucket(hashes: np.ndarray, bits: int, dtype: type = np.int64) -> np.ndarray:
+    return ((hashes * _GOLDEN) >> np.uint64(64 - bits)).astype(dtype)
 
 
 # Featurisation runs in numpy over a whole batch at once: scikit-learn's analysers run in Python per
 # text and would cap throughput near 10,000 texts/s.
-def _char_ngrams(buf: np.ndarray) -> Spans:
-    """Every character (byte) 3-, 4- and 5-gram that does not cross a text boundary."""
+def _char_windows(buf: np.ndarray) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """For each n of CHAR_NGRAMS: n, where every n-byte window that does not cross a text boundary starts,
+    and its FNV-1a hash."""
     data = buf.astype(np.uint64)
-    starts, ends, buckets = [], [], []
-    # The FNV-1a hash of every window of n + 1 bytes is that of its first n bytes taken one step further:
-    # the windows grow one byte at a time.
+    # The hash of every window of n + 1 bytes is that of its first n bytes taken one step further: the
+    # windows grow one byte at a time.
     h = valid = None
     for n in range(1, max(CHAR_NGRAMS) + 1):
         count = len(data) - n + 1
@@ -140,9 +140,16 @@ def _char_ngrams(buf: np.ndarray) -> Spans:
             h, valid = (h[:count] ^ window) * _FNV_PRIME, valid[:count] & (window != 0)
         if n in CHAR_NGRAMS:
             position = np.flatnonzero(valid)
-            starts.append(position)
-            ends.append(position + n)
-            buckets.append(_bucket(h[position], CHAR_BITS))
+            yield n, position, h[position]
+
+
+def _char_ngrams(buf: np.ndarray) -> Spans:
+    """Every character (byte) 3-, 4- and 5-gram that does not cross a text boundary."""
+    starts, ends, buckets = [], [], []
+    for n, position, hashes in _char_windows(buf):
+        starts.append(position)
+        ends.append(position + n)
+        buckets.append(_bucket(hashes, CHAR_BITS))
     return _concatenate(starts, ends, buckets)
 
 
@@ -356,10 +363,11 @@ class _Chunk:
 
     n_texts: int
     buf: np.ndarray  # the texts normalised and joined (_join)
-    starts: np.ndarray  # per span, in buf
-    ends: np.ndarray
-    keys: np.ndarray  # per span: text << _KEY_BITS | feature (int32)
-    distinct: np.ndarray  # the distinct keys, sorted: by text, in each text word features before characters
+    # The spans, a block per kind in order (words, then character n-grams by n): where they start in buf,
+    # where they end (or their length, the same for the whole block), and their keys.
+    spans: list[tuple[np.ndarray, np.ndarray | int, np.ndarray]]
+    distinct: np.ndarray  # the distinct keys, text << _KEY_BITS | feature (int32), sorted: by text, in each
+    # text word features before characters
     values: np.ndarray  # theirs: sublinear TF times IDF, the words and the characters each L2-normalised
     indptr: np.ndarray  # where each text's word part (2t) and character part (2t + 1) start in distinct
 
@@ -367,23 +375,26 @@ class _Chunk:
     def featurise(cls, texts: Sequence[str], idf: np.ndarray) -> _Chunk:
         """idf: the word IDF then the character IDF (float32). The same numbers as features(raw_counts())."""
         buf, _ = _join(normalise_many(texts))
-        word, char = _word_ngrams(buf), _char_ngrams(buf)
-        starts, ends = np.concatenate((word[0], char[0])), np.concatenate((word[1], char[1]))
-        # A span's text: how many texts (each closed by a NUL) end before it.
-        text_of = np.cumsum(buf == 0, dtype=np.int32)[starts]
-        keys = (text_of << _KEY_BITS) | np.concatenate((word[2], char[2] + _WORDS)).astype(np.int32)
+        text_of = np.cumsum(buf == 0, dtype=np.int32)  # per byte: how many texts (each closed by a NUL) before
+        starts, ends, buckets = _word_ngrams(buf)
+        spans: list[tuple[np.ndarray, np.ndarray | int, np.ndarray]] = [
+            (starts, ends, (text_of[starts] << _KEY_BITS) | buckets.astype(np.int32))
+        ]
+        for n, position, hashes in _char_windows(buf):
+            keys = (text_of[position] << _KEY_BITS) | (_bucket(hashes, CHAR_BITS, np.int32) + _WORDS)
+            spans.append((position, n, keys))
         # Sorting int32 keys is what makes this fast.
-        distinct, counts = np.unique(keys, return_counts=True)
+        distinct, counts = np.unique(np.concatenate([keys for _, _, keys in spans]), return_counts=True)
         feature = distinct & ((1 << _KEY_BITS) - 1)
         values = (1.0 + np.log(counts.astype(np.float32))) * idf[feature]
         # Each text's word part and character part scaled to unit length, as _tfidf does: the squares are
         # summed in the same order.
-        part = ((distinct >> _KEY_BITS) << 1) | (feature >= _WORDS)
+        part = ((distinct >> _KEY_BITS) << 1) | (feature >= _WORDS)  # in order: distinct is sorted
         norms = np.sqrt(np.bincount(part, weights=values * values, minlength=2 * len(texts)))
         norms[norms == 0] = 1.0
         values /= norms[part]
-        indptr = np.concatenate(([0], np.cumsum(np.bincount(part, minlength=2 * len(texts)))))
-        return cls(len(texts), buf, starts, ends, keys, distinct, values, indptr)
+        indptr = np.searchsorted(part, np.arange(2 * len(texts) + 1))
+        return cls(len(texts), buf, spans, distinct, values, indptr)
 
     def scores(self, coef: np.ndarray) -> np.ndarray:
         """features(...) @ coef of the texts, summed as that product sums them: a text's word features,
@@ -401,8 +412,13 @@ class _Chunk:
         where its first such span starts and ends in buf and its index among the texts' spans."""
         wanted = np.zeros(self.n_texts, dtype=bool)
         wanted[texts] = True
-        spans = np.flatnonzero(wanted[self.text_of_spans()])
-        starts, ends, keys = self.starts[spans], self.ends[spans], self.keys[spans]
+        picked = []
+        for block_starts, block_ends, block_keys in self.spans:
+            chosen = np.flatnonzero(wanted[block_keys >> _KEY_BITS])
+            chosen_starts = block_starts[chosen]
+            ends = chosen_starts + block_ends if isinstance(block_ends, int) else block_ends[chosen]
+            picked.append((chosen_starts, ends, block_keys[chosen]))
+        starts, ends, keys = (np.concatenate(part) for part in zip(*picked))
         # A span names nothing when it decodes to blanks: one with a printable ASCII character never does,
         # one of spaces only always does; the rest (non-ASCII bytes and spaces only: rare) are decoded to tell.
         buf = self.buf
@@ -415,12 +431,15 @@ class _Chunk:
             nonblank[i] = bool(raw[start:end].decode(errors="ignore").strip())
         starts, ends, keys = starts[nonblank], ends[nonblank], keys[nonblank]
         named, first = np.unique(keys, return_index=True)
-        at = np.minimum(np.searchsorted(self.distinct, named), len(self.distinct) - 1)
-        values = np.where(self.distinct[at] == named, self.values[at], np.float32(0))
-        return named, values, starts[first], ends[first], first
-
-    def text_of_spans(self) -> np.ndarray:
-        return self.keys >> _KEY_BITS
+        # The texts' rows, one after the other (sorted, as distinct is): named is among them, most often all
+        # of them.
+        texts = np.flatnonzero(wanted)
+        lo, hi = self.indptr[2 * texts], self.indptr[2 * texts + 2]
+        lengths = hi - lo
+        rows = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths) + np.repeat(lo, lengths)
+        if len(rows) != len(named):
+            rows = rows[np.searchsorted(self.distinct[rows], named)]
+        return named, self.values[rows], starts[first], ends[first], first
 
 
 class Scored:
