@@ -230,11 +230,15 @@ class Detector:
             hits[index] = looked[items[index]]
         model, features = self._model(items)
         results = []
+        flagged: dict[ScanItem, ScanResult] = {}  # the same item again has the same findings
         for item, item_hits, (scores, risks) in zip(items, hits, model):
-            if item_hits or risks:
-                results.append(self._result(item, item_hits, scores, risks, features))
-            else:
+            if not (item_hits or risks):
                 results.append(ScanResult((), scores))
+            elif (earlier := flagged.get(item)) is not None:
+                results.append(ScanResult(earlier.findings, dict(earlier.scores)))
+            else:
+                results.append(result := self._result(item, item_hits, scores, risks, features))
+                flagged[item] = result
         return results
 
     def _rules_for(self, source: str, phase: str) -> list[bool]:
