@@ -172,6 +172,9 @@ class Detector:
         # Per pattern, for the close look: each use with its rule and the doubled letters it needs.
         self._uses = [tuple((use, use.rule, use.doubled) for use in uses) for uses in self.uses]
         self._covered: dict[tuple[str, str], list[bool]] = {}
+        # Per pattern, for the prefilter: does a match make its text a candidate, else the (rule, group) it counts for.
+        self._direct = [any(use.group < 0 for use in uses) for uses in self.uses]
+        self._grouped = [[(use.rule, use.group) for use in uses] for uses in self.uses]
 
     @classmethod
     def load(cls, rules_dir: Path | None = None, classifier: Classifier | None = None) -> Detector:
@@ -193,13 +196,14 @@ class Detector:
         starts = list(itertools.accumulate((len(part) + 1 for part in big.split("\n")), initial=0))
         found: set[int] = set()
         groups: dict[tuple[int, int], set[int]] = defaultdict(set)
+        direct, grouped = self._direct, self._grouped
         for pattern, start, _ in self.matcher.scan(big):
             item = bisect.bisect_right(starts, start) - 1
-            for use in self.uses[pattern]:
-                if use.group < 0:
-                    found.add(item)
-                    break
-                groups[item, use.rule].add(use.group)
+            if direct[pattern]:
+                found.add(item)
+                continue
+            for rule, group in grouped[pattern]:
+                groups[item, rule].add(group)
         found.update(item for (item, rule), seen in groups.items() if len(seen) == self.group_counts[rule])
         found.update(bisect.bisect_right(starts, m.start()) - 1 for m in SPACED_TRIGGER.finditer(big))
         if self.domains:

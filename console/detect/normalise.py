@@ -172,16 +172,17 @@ class NormalisedBatch:
             starts = self.positions[at] - np.repeat(text_starts[wanted], lengths)
             runs = self.runs[at]
             starts_list, ends_list, runs_list = starts.tolist(), (starts + runs).tolist(), runs.tolist()
-            parts = self.text.split(SEPARATOR)
+            # Text i, padded, in self.text: each separator before it stands there as " \n ".
+            text_at = (bounds[wanted] + 2 * wanted).tolist()
             end = 0
-            for i, length in zip(simple, lengths.tolist()):
+            for i, at, length in zip(simple, text_at, lengths.tolist()):
                 start, end = end, end + length
                 if length:
                     first, last = starts_list[start], ends_list[end - 1]
                 else:
                     first = last = 0
                 out[i] = Normalised(
-                    text=parts[i],
+                    text=self.text[at : at + length + 2],
                     starts=(first, *starts_list[start:end], last),
                     ends=(first, *ends_list[start:end], last),
                     runs=(1, *runs_list[start:end], 1),
