@@ -470,7 +470,7 @@ class Scored:
         named_text = named >> _KEY_BITS
         # Each text's named features in order of first appearance, so that a stable sort by contribution
         # leaves ties in that order.
-        by_first = np.argsort((named_text.astype(np.int64) << 32) | first, kind="stable")
+        by_first = np.argsort((named_text.astype(np.int64) << 32) | first)  # distinct keys: any sort will do
         named, values, piece_starts, piece_ends = (
             named[by_first],
             values[by_first],
