@@ -43,7 +43,9 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(20_000, description="Longest text field accepted in one event.")
     max_future_skew_seconds: int = Field(300, description="Events stamped further in the future are refused.")
     max_event_age_days: int = Field(30, description="Events older than this are refused.")
-    ingest_flush_ms: int = Field(5, description="How long ingest waits to gather batches into one commit.")
+    ingest_flush_ms: int = Field(
+        5, description="How long ingest waits for more batches when a set would start with none other waiting."
+    )
     ingest_max_pending_batches: int = Field(
         1000,
         description="Batches gathered into one commit at most (the embedded bus also stops a set at 10,000 events; "
