@@ -26,6 +26,8 @@ class Alert(Base):
         UniqueConstraint("device_id", "event_seq", "category", name="uq_alert_event_category"),
         Index("ix_alerts_school_created", "school_id", "created_at"),
         Index("ix_alerts_status_risk", "status", "risk"),
+        # Ingest counts each pupil's recent alerts per category (repetition raises the risk) on every commit.
+        Index("ix_alerts_subject_recent", "school_id", "user", "created_at", "category"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

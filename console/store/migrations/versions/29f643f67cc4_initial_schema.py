@@ -1,15 +1,15 @@
 """initial schema
 
-Revision ID: 271a750d4697
+Revision ID: 29f643f67cc4
 Revises: 
-Create Date: 2026-11-23 13:20:07.137903
+Create Date: 2026-11-23 14:30:04.807428
 """
 from alembic import op
 import sqlalchemy as sa
 import console.store
 
 
-revision = '271a750d4697'
+revision = '29f643f67cc4'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -317,6 +317,7 @@ def upgrade() -> None:
     with op.batch_alter_table('alerts', schema=None) as batch_op:
         batch_op.create_index('ix_alerts_school_created', ['school_id', 'created_at'], unique=False)
         batch_op.create_index('ix_alerts_status_risk', ['status', 'risk'], unique=False)
+        batch_op.create_index('ix_alerts_subject_recent', ['school_id', 'user', 'created_at', 'category'], unique=False)
 
     op.create_table('api_tokens',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -571,6 +572,7 @@ def downgrade() -> None:
 
     op.drop_table('api_tokens')
     with op.batch_alter_table('alerts', schema=None) as batch_op:
+        batch_op.drop_index('ix_alerts_subject_recent')
         batch_op.drop_index('ix_alerts_status_risk')
         batch_op.drop_index('ix_alerts_school_created')
 
