@@ -47,6 +47,7 @@ class Console:
             limits=limits_from(self.settings),
             flush_seconds=self.settings.ingest_flush_ms / 1000,
             max_pending=self.settings.ingest_max_pending_batches,
+            max_events=self.settings.ingest_max_set_events,
         )
 
     async def run(self, *, web: bool = True) -> None:

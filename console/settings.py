@@ -48,8 +48,11 @@ class Settings(BaseSettings):
     )
     ingest_max_pending_batches: int = Field(
         1000,
-        description="Batches gathered into one commit at most (the embedded bus also stops a set at 10,000 events; "
-        "a set is what waited while the previous one was stored, so under light load sets stay small).",
+        description="Batches gathered into one commit at most (a set is what waited while the previous one was "
+        "stored, so under light load sets stay small).",
+    )
+    ingest_max_set_events: int = Field(
+        10_000, ge=1, description="Events gathered into one commit at most (with ingest_max_pending_batches)."
     )
     stream_recheck_seconds: float = Field(
         30.0, description="How often a quiet stream re-reads its device's revocation and its school's policy."

@@ -35,6 +35,7 @@ async def run_worker(settings: Settings, *, metrics_host: str, metrics_port: int
         limits=limits_from(settings),
         ack_wait_seconds=settings.nats_ack_wait_seconds,
         max_batches=settings.ingest_max_pending_batches,
+        max_events=settings.ingest_max_set_events,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
