@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 from scipy import sparse
-from sklearn.linear_model import LogisticRegression
 
 from console.detect.classifier import (
     CATEGORIES,
@@ -206,6 +205,8 @@ def fit(examples: Sequence[Example], files: Sequence[Path], extra: Sequence[Exam
 
 
 def _fit(data: _Matrix, data_fingerprint: str, categories: list[str]) -> Classifier:
+    from sklearn.linear_model import LogisticRegression  # here: importing scikit-learn costs every CLI command ~1 s
+
     train = data.rows(data.mask(lambda e: e.split == "train"))
     calibration = data.rows(data.mask(lambda e: e.split == "calibration"))
     in_train = trained_categories(train.examples)
