@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         from agent.watchdog import main as watchdog_main
 
         return watchdog_main([arg for arg in args.worker if arg != "--"])
+    from agent.memory import limit_malloc_arenas
+
+    limit_malloc_arenas()  # before any thread starts
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = AgentSettings()

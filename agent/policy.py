@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from enum import Enum
 from pathlib import PurePath
 
@@ -33,6 +34,13 @@ class Source(Enum):
     WEB = "web"
     SCREENSHOTS = "screenshots"
 
+
+_SWITCHES = {
+    Source.TEXT: "capture_text",
+    Source.WINDOWS: "capture_windows",
+    Source.WEB: "capture_web",
+    Source.SCREENSHOTS: "capture_screenshots",
+}
 
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
 _REPEATS = re.compile(r"(.)\1+")
@@ -102,6 +110,7 @@ def validate(policy: pb.Policy) -> None:
         raise ValueError(f"screenshot_quality: {policy.screenshot_quality} is above 100")
 
 
+@lru_cache(maxsize=512)  # asked on every keystroke for the focused window's process name and path
 def _app_key(name: str) -> str:
     name = PurePath(name.replace("\\", "/")).name.casefold()
     return name.removesuffix(".exe").removesuffix(".app")
@@ -147,12 +156,7 @@ class LivePolicy:
     def allows(self, source: Source, now: datetime | None = None) -> bool:
         """Whether ``source`` may be captured now (its switch, then BYOD hours and network)."""
         policy = self._state.policy
-        switch = {
-            Source.TEXT: policy.capture_text,
-            Source.WINDOWS: policy.capture_windows,
-            Source.WEB: policy.capture_web,
-            Source.SCREENSHOTS: policy.capture_screenshots,
-        }[source]
+        switch = getattr(policy, _SWITCHES[source])
         return switch and (not policy.byod or self._byod_window_open(now or datetime.now()))
 
     def _byod_window_open(self, now: datetime) -> bool:

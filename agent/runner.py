@@ -18,6 +18,7 @@ import uuid
 import psutil
 
 from agent import identity as device_identity
+from agent import memory
 from agent.capture.base import Capture
 from agent.sender import Sender
 from agent.settings import VERSION, AgentSettings
@@ -77,6 +78,7 @@ class Agent:
         self._user = getpass.getuser()
         self._process = psutil.Process()
         self._process.cpu_percent()  # the first call only starts the measurement
+        self._startup_released = False
 
     def emit(self, event: pb.Event) -> int:
         """Stamp and spool an event; thread-safe. Returns its seq."""
@@ -122,6 +124,13 @@ class Agent:
             except TimeoutError:
                 pass
 
+    def _started(self) -> None:
+        """The stream to the console is open: start-up is over, its memory can go (once)."""
+        if not self._startup_released:
+            self._startup_released = True
+            released = memory.release_startup_memory()
+            log.info("released %.1f MB of start-up pages", released / 1024 / 1024)
+
     async def run(self, stop: asyncio.Event) -> None:
         identity = device_identity.load(self.settings.state_dir)
         if identity is None:
@@ -138,6 +147,7 @@ class Agent:
             policy_version=lambda: self.policy.version,
             on_policy=self.apply_policy,
             on_command=self.capture.handle_command,
+            on_connected=self._started,
         )
         heartbeat = asyncio.create_task(self._heartbeat(stop))
         try:

@@ -43,6 +43,7 @@ class Sender:
         policy_version: Callable[[], int],
         on_policy: Callable[[pb.Policy], None],
         on_command: Callable[[pb.Command], pb.CommandResult],
+        on_connected: Callable[[], None] = lambda: None,
     ) -> None:
         self._settings = settings
         self._identity = identity
@@ -50,6 +51,7 @@ class Sender:
         self._policy_version = policy_version
         self._on_policy = on_policy
         self._on_command = on_command
+        self._on_connected = on_connected
         self._boot_id = str(uuid.uuid4())
         self._batch_id = 0
         self._wakeup = asyncio.Event()
@@ -104,6 +106,7 @@ class Sender:
                 )
             )
             self.state.connected = True
+            self._on_connected()
             in_flight: dict[int, int] = {}  # batch_id -> last seq in it
             space = asyncio.Event()
             acked = {"any": False}

@@ -1,13 +1,15 @@
-"""Agent overhead on a desktop: CPU and peak memory of real capture while a pupil types and switches windows.
+"""Agent overhead on a desktop: CPU and peak memory of the agent as shipped while a pupil types and switches windows.
 
     python bench/agent_overhead.py [--seconds 60]
 
-Starts Xvfb and three windows, then runs the agent's real capture (DesktopCapture writing through the
-runner's emit into the real SQLite spool; no console) in its own process, and measures that process:
+Starts Xvfb and three windows and a stand-in console (a gRPC server with the same mTLS that acks every batch
+and counts its events), enrols a device for it, then runs the agent exactly as installed, `python -m agent run`
+(real capture, the SQLite spool, the sender streaming to the console), and measures that process:
   1. baseline: the agent running, nobody typing, for --idle-seconds;
   2. load: 10 keystrokes per second typed with xdotool (prose, corrections, Enter, one prefilter hit that
      takes a screenshot) and a window switch every 5 seconds, for --seconds.
-Prints CPU as % of one core, peak RSS, events captured, and the load/baseline CPU ratio.
+Prints CPU as % of one core, peak RSS (and its anonymous and file-backed parts at the peak), the events the
+console received, and the load/baseline CPU ratio.
 Targets: below 1 % CPU and below 40 MB RSS (osquery's watchdog allows 10 % and 200 MB).
 Needs Xvfb, xdotool and python3-tk.
 """
@@ -17,16 +19,27 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
+from concurrent import futures
 from pathlib import Path
 
+import grpc
 import psutil
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from safeguard_proto.v1 import agent_pb2 as pb
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from console.identity.ca import CertificateAuthority  # noqa: E402
 
 TK_WINDOW = (
     "import sys, tkinter; r = tkinter.Tk(); r.title(sys.argv[1]); tkinter.Entry(r).pack(); r.mainloop()"
@@ -40,41 +53,72 @@ TYPING = [
     "sometimes i feel like i want to die\n",
     "plants use light energy to make glucose from carbon dioxide ",
 ]
+POLICY = pb.Policy(
+    version=1, capture_text=True, capture_windows=True, capture_web=True, capture_screenshots=True,
+    prefilter_phrases=["want to die"], screenshot_min_interval_seconds=60, screenshot_max_width=1280,
+    screenshot_quality=60, screenshot_format="jpeg", text_pause_seconds=5, heartbeat_seconds=60,
+)  # fmt: skip
 
 
-def worker(state_dir: Path) -> None:
-    """The measured process: real capture into the real spool until SIGTERM; prints what it captured."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from safeguard_proto.v1 import agent_pb2 as pb
+class Console:
+    """A stand-in console: pushes POLICY when an agent connects, counts and acks every batch."""
 
-    from agent.capture.desktop import DesktopCapture
-    from agent.runner import Agent
-    from agent.settings import AgentSettings
-
-    settings = AgentSettings(state_dir=state_dir, history_paths=[state_dir / "no-browser" / "History"])
-    capture = DesktopCapture(settings)
-    agent = Agent(settings, capture)
-    kinds: Counter[str] = Counter()
-
-    def emit(event: pb.Event) -> int:
-        kinds[event.WhichOneof("kind")] += 1
-        return agent.emit(event)
-
-    capture.apply_policy(
-        pb.Policy(
-            version=1, capture_text=True, capture_windows=True, capture_web=True, capture_screenshots=True,
-            prefilter_phrases=["want to die"], screenshot_min_interval_seconds=60, screenshot_max_width=1280,
-            screenshot_quality=60, screenshot_format="jpeg", text_pause_seconds=5,
+    def __init__(self, pki: Path) -> None:
+        self.ca = CertificateAuthority.load_or_create(pki)
+        key_pem, cert_pem = self.ca.server_credentials(pki, ["localhost", "127.0.0.1"])
+        self.events: Counter[str] = Counter()
+        self.connected = threading.Event()
+        handler = grpc.method_handlers_generic_handler(
+            "safeguard.v1.AgentService",
+            {
+                "Stream": grpc.stream_stream_rpc_method_handler(
+                    self._stream,
+                    request_deserializer=pb.AgentMessage.FromString,
+                    response_serializer=pb.ConsoleMessage.SerializeToString,
+                )
+            },
         )
-    )  # fmt: skip
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    capture.start(emit)
-    print("ready", flush=True)
-    stop.wait()
-    capture.stop()
-    agent.spool.close()
-    print(json.dumps(dict(kinds)), flush=True)
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        self.server.add_generic_rpc_handlers((handler,))
+        credentials = grpc.ssl_server_credentials(
+            [(key_pem, cert_pem)], root_certificates=self.ca.certificate_pem, require_client_auth=True
+        )
+        self.port = self.server.add_secure_port("127.0.0.1:0", credentials)
+        self.server.start()
+
+    def _stream(self, requests, context):
+        yield pb.ConsoleMessage(policy=POLICY)
+        for message in requests:
+            body = message.WhichOneof("body")
+            if body == "hello":
+                self.connected.set()
+            elif body == "batch":
+                events = message.batch.events
+                self.events.update(event.WhichOneof("kind") for event in events)
+                yield pb.ConsoleMessage(
+                    ack=pb.Ack(batch_id=message.batch.batch_id, acked_through_seq=events[-1].seq)
+                )
+
+    def enrol(self, state_dir: Path) -> None:
+        """What `Enroll` leaves in the agent's state directory: key, certificate, CA, device id; and the
+        policy, so that capture runs under it from the first keystroke."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        csr = (
+            x509.CertificateSigningRequestBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench-desktop")]))
+            .sign(key, hashes.SHA256())
+        )
+        issued = self.ca.sign_device(csr.public_bytes(serialization.Encoding.PEM), school_id=1, days=1)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        (state_dir / "device.key").write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        (state_dir / "device.pem").write_bytes(issued.certificate_pem)
+        (state_dir / "ca.pem").write_bytes(self.ca.certificate_pem)
+        (state_dir / "policy.bin").write_bytes(POLICY.SerializeToString())
+        (state_dir / "device_id").write_text(issued.device_id)
 
 
 def start_display() -> tuple[subprocess.Popen[bytes], str]:
@@ -91,17 +135,22 @@ def start_display() -> tuple[subprocess.Popen[bytes], str]:
 
 
 class Sampler(threading.Thread):
-    """Samples a process's RSS every 0.25 s and keeps the peak."""
+    """Samples a process's RSS every 0.25 s and keeps the peak, with its anonymous and file-backed parts."""
 
     def __init__(self, process: psutil.Process) -> None:
         super().__init__(daemon=True)
         self.process = process
         self.peak = 0
+        self.parts = (0, 0)
         self.done = threading.Event()
 
     def run(self) -> None:
         while not self.done.wait(0.25):
-            self.peak = max(self.peak, self.process.memory_info().rss)
+            status = Path(f"/proc/{self.process.pid}/status").read_text().splitlines()
+            fields = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in status if line.startswith("Rss")}
+            rss = self.process.memory_info().rss
+            if rss > self.peak:
+                self.peak, self.parts = rss, (fields.get("RssAnon", 0), fields.get("RssFile", 0))
 
 
 def cpu_seconds(process: psutil.Process) -> float:
@@ -133,18 +182,11 @@ def main() -> None:
     parser.add_argument(
         "--idle-seconds", type=float, default=15, help="baseline: agent running, nobody typing"
     )
-    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.worker:
-        worker(args.worker)
-        return
 
     server, display = start_display()
-    env = {**os.environ, "DISPLAY": display}
     os.environ["DISPLAY"] = display
-    windows_processes = [
-        subprocess.Popen([sys.executable, "-c", TK_WINDOW, title], env=env) for title in TITLES
-    ]
+    windows_processes = [subprocess.Popen([sys.executable, "-c", TK_WINDOW, title]) for title in TITLES]
     try:
         windows = [
             subprocess.run(
@@ -155,30 +197,43 @@ def main() -> None:
             ).stdout.split()[0]
             for t in TITLES
         ]
-        with tempfile.TemporaryDirectory(prefix="agent-overhead-") as state:
-            agent = subprocess.Popen(
-                [sys.executable, __file__, "--worker", state], env=env, stdout=subprocess.PIPE, text=True
-            )
-            assert agent.stdout is not None
-            if agent.stdout.readline().strip() != "ready":
-                sys.exit("the agent did not start")
-            process = psutil.Process(agent.pid)
-            sampler = Sampler(process)
-            sampler.start()
+        with tempfile.TemporaryDirectory(prefix="agent-overhead-") as work:
+            work_dir = Path(work)
+            console = Console(work_dir / "pki")
+            state = work_dir / "state"
+            console.enrol(state)
+            env = {
+                **{k: v for k, v in os.environ.items() if not k.upper().startswith("SAFEGUARD_AGENT_")},
+                "SAFEGUARD_AGENT_STATE_DIR": str(state),
+                "SAFEGUARD_AGENT_CONSOLE_HOST": "localhost",
+                "SAFEGUARD_AGENT_STREAM_PORT": str(console.port),
+                "SAFEGUARD_AGENT_HISTORY_PATHS": json.dumps([str(state / "no-browser" / "History")]),
+            }
+            with open(work_dir / "agent.log", "wb") as log:
+                agent = subprocess.Popen(
+                    [sys.executable, "-m", "agent", "run"], cwd=work_dir, env=env, stderr=log, stdout=log
+                )
+                if not console.connected.wait(60):
+                    agent.kill()
+                    sys.exit("the agent did not connect:\n" + (work_dir / "agent.log").read_text())
+                process = psutil.Process(agent.pid)
+                sampler = Sampler(process)
+                sampler.start()
 
-            time.sleep(1)  # imports and start-up are not the steady state
-            idle_cpu, idle_start = cpu_seconds(process), time.monotonic()
-            time.sleep(args.idle_seconds)
-            idle = (cpu_seconds(process) - idle_cpu) / (time.monotonic() - idle_start) * 100
-            idle_peak = sampler.peak
+                time.sleep(1)  # start-up is not the steady state
+                idle_cpu, idle_start = cpu_seconds(process), time.monotonic()
+                time.sleep(args.idle_seconds)
+                idle = (cpu_seconds(process) - idle_cpu) / (time.monotonic() - idle_start) * 100
+                idle_peak = sampler.peak
 
-            load_cpu, load_start = cpu_seconds(process), time.monotonic()
-            keystrokes = drive(args.seconds, windows)
-            elapsed = time.monotonic() - load_start
-            load = (cpu_seconds(process) - load_cpu) / elapsed * 100
-            sampler.done.set()
-            agent.terminate()
-            captured = json.loads(agent.communicate(timeout=30)[0].strip().splitlines()[-1])
+                load_cpu, load_start = cpu_seconds(process), time.monotonic()
+                keystrokes = drive(args.seconds, windows)
+                elapsed = time.monotonic() - load_start
+                load = (cpu_seconds(process) - load_cpu) / elapsed * 100
+                sampler.done.set()
+                agent.terminate()
+                agent.wait(timeout=30)
+            console.server.stop(grace=None)
     finally:
         for window in windows_processes:
             window.terminate()
@@ -187,7 +242,8 @@ def main() -> None:
         server.wait()
 
     mb = 1024 * 1024
-    print(f"agent overhead on Xvfb, {os.cpu_count()} cores")
+    anon, file = sampler.parts
+    print(f"agent overhead on Xvfb, {os.cpu_count()} cores: python -m agent run, streaming to a local console")
     print(
         f"  baseline (idle {args.idle_seconds:.0f} s):  CPU {idle:.2f} % of one core,"
         f" peak RSS {idle_peak / mb:.1f} MB"
@@ -195,8 +251,9 @@ def main() -> None:
     print(
         f"  load ({elapsed:.0f} s, {keystrokes / elapsed:.1f} keys/s, window switch every ~5 s):"
         f"  CPU {load:.2f} % of one core, peak RSS {sampler.peak / mb:.1f} MB"
+        f" ({anon / mb:.1f} anonymous, {file / mb:.1f} file-backed)"
     )
-    print(f"  events captured: {captured}")
+    print(f"  events the console received: {dict(console.events)}")
     print(f"  ratio load/baseline CPU: {load / idle:.1f}x" if idle > 0 else "  ratio: baseline CPU was 0")
     verdict = "within" if load < 1 and sampler.peak < 40 * mb else "OVER"
     print(f"  targets (< 1 % CPU, < 40 MB RSS): {verdict}")

@@ -117,8 +117,17 @@ class KeyboardSource:
     def start(self) -> None:
         from pynput import keyboard  # needs a display to import on X11
 
-        self._keys = keyboard.Key
-        self._listener = keyboard.Listener(on_press=self._press, on_release=self._release)
+        keys = self._keys = keyboard.Key
+        self._canonical_keys = {
+            keys.ctrl_l: keys.ctrl, keys.ctrl_r: keys.ctrl, keys.alt_l: keys.alt, keys.alt_r: keys.alt,
+            keys.cmd_l: keys.cmd, keys.cmd_r: keys.cmd,
+        }  # fmt: skip
+        self._modifier_keys = frozenset((keys.ctrl, keys.alt, keys.cmd))
+        self._moves = {keys.left: "left", keys.right: "right", keys.home: "home", keys.end: "end"}
+        listener = _x11_listener(keyboard.Listener)
+        self._listener = listener(on_press=self._press, on_release=self._release)
+        if hasattr(self._listener, "modifier_state"):
+            self._listener.modifier_state = self._x11_modifiers
         self._listener.start()
         self._listener.wait()
 
@@ -140,20 +149,23 @@ class KeyboardSource:
             log.warning("the keyboard listener did not stop within 5 s")
         self._listener = None
 
+    def _x11_modifiers(self, state: int) -> None:
+        """X11: the modifiers held, from a key press's state (Control, Mod1 = Alt, Mod4 = Super); no releases."""
+        keys = self._keys
+        self._modifiers = {
+            key for key, mask in ((keys.ctrl, 0x04), (keys.alt, 0x08), (keys.cmd, 0x40)) if state & mask
+        }
+
     def _release(self, key: Any) -> None:
         self._modifiers.discard(self._canonical(key))
 
     def _canonical(self, key: Any) -> Any:
-        keys = self._keys
-        return {
-            keys.ctrl_l: keys.ctrl, keys.ctrl_r: keys.ctrl, keys.alt_l: keys.alt, keys.alt_r: keys.alt,
-            keys.cmd_l: keys.cmd, keys.cmd_r: keys.cmd,
-        }.get(key, key)  # fmt: skip
+        return self._canonical_keys.get(key, key)
 
     def _press(self, key: Any) -> None:
         keys = self._keys
         key = self._canonical(key)
-        if key in (keys.ctrl, keys.alt, keys.cmd):
+        if key in self._modifier_keys:
             self._modifiers.add(key)
             return
         if key == keys.caps_lock:
@@ -181,9 +193,9 @@ class KeyboardSource:
             return ""  # other shortcuts (copy, select all, ...) type nothing
         if key in (keys.enter, keys.tab):
             return "enter" if key == keys.enter else "tab"
-        moves = {keys.left: "left", keys.right: "right", keys.home: "home", keys.end: "end"}
-        if key in moves:
-            buffer.move(moves[key])
+        move = self._moves.get(key)
+        if move is not None:
+            buffer.move(move)
         elif key == keys.backspace:
             buffer.backspace()
         elif key == keys.delete:
@@ -195,3 +207,46 @@ class KeyboardSource:
                 char = char.swapcase()
             buffer.insert(char)
         return ""
+
+
+def _x11_listener(listener: type) -> type:
+    """pynput's X11 listener, recording key presses only; any other backend as it is.
+
+    pynput records presses and releases and parses each with python-xlib's generic event parser: about 0.5 ms of
+    CPU per keystroke. Here only key presses are recorded (a press carries the modifiers held, so releases are
+    not needed: ``modifier_state`` is called with them before each press), and each event's type, key code and
+    modifier state (all that pynput's key translation reads) come from one ``struct`` call.
+    """
+    if listener.__module__ != "pynput.keyboard._xorg":
+        return listener
+    import struct
+
+    from pynput._util import AbstractListener
+    from Xlib import X
+
+    key_event = struct.Struct("=BB26xH2x")  # core KeyPress/KeyRelease: code, key code, ..., state, ...
+    event_size = 32
+
+    class KeyEvent:
+        __slots__ = ("type", "detail", "state")
+
+        def __init__(self, kind: int, detail: int, state: int) -> None:
+            self.type, self.detail, self.state = kind, detail, state
+
+    class RecordListener(listener):  # type: ignore[misc, valid-type]
+        _EVENTS = (X.KeyPress, X.KeyPress)  # the RECORD range of device events: presses only
+        modifier_state: Callable[[int], None] = staticmethod(lambda state: None)
+
+        @AbstractListener._emitter
+        def _handler(self, events: Any) -> None:
+            if not self.running:
+                raise self.StopException()
+            data = events.data
+            view = data.view if hasattr(data, "view") else memoryview(data)
+            for offset in range(0, len(view) - event_size + 1, event_size):
+                code, detail, state = key_event.unpack_from(view, offset)
+                if code & 0x7F == X.KeyPress:
+                    self.modifier_state(state)
+                    self._handle_message(self._display_stop, KeyEvent(X.KeyPress, detail, state), bool(code & 0x80))
+
+    return RecordListener
