@@ -75,6 +75,9 @@ class Sender:
                 if error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
                     self.state.batch_size = max(1, self.state.batch_size // 2)
                 log.warning("stream ended: %s", self.state.last_error)
+            except asyncio.InvalidStateError:  # a write raced the end of the call (the console went away)
+                self.state.last_error = "the stream ended while a message was being sent"
+                log.warning("stream ended: %s", self.state.last_error)
             finally:
                 self.state.connected = False
             if stop.is_set():
