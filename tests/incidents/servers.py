@@ -1,19 +1,17 @@
-"""Real servers for the incident tests: an SMTP server that keeps what it receives, the web console."""
+"""Real servers for the incident tests: an SMTP server that keeps what it receives; the web console comes from support.web."""
 
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
-import uvicorn
 from aiosmtpd.controller import Controller
 from conftest import free_port
-from fastapi import FastAPI
+from support.web import web_server  # noqa: F401  (re-exported: the one console runner, shared with tests/web)
 
 
 class Mailbox:
@@ -67,20 +65,3 @@ def smtp_server(mailbox: Mailbox | None = None) -> Iterator[tuple[Mailbox, int]]
         yield mailbox, port
     finally:
         controller.stop()
-
-
-@contextmanager
-def web_server(app: FastAPI, port: int) -> Iterator[str]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the web console did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

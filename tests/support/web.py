@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 from PIL import Image, ImageDraw
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -138,8 +139,14 @@ def csrf_of(html: str) -> str:
 @contextmanager
 def serve(sessions: sessionmaker[Session], data_dir: Path, **options: object) -> Iterator[WebConsole]:
     """The console on a free port; ``options`` are Settings fields (e.g. ``max_failed_logins=3``)."""
-    port = free_port()
     app = create_app(settings=Settings(data_dir=data_dir, **options), sessions=sessions, streams=LiveStreams())
+    with web_server(app, free_port()) as base:
+        yield WebConsole(base, sessions)
+
+
+@contextmanager
+def web_server(app: FastAPI, port: int) -> Iterator[str]:
+    """Any ASGI app under a real uvicorn on ``port``, in a thread; yields its base URL."""
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -149,7 +156,7 @@ def serve(sessions: sessionmaker[Session], data_dir: Path, **options: object) ->
             raise RuntimeError("the web console did not start")
         time.sleep(0.05)
     try:
-        yield WebConsole(f"http://127.0.0.1:{port}", sessions)
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=30)
