@@ -240,6 +240,14 @@ def _performance_tables(rows: list[SchoolPerformance]) -> list[Table]:
     ]
 
 
+# The quarterly charts, one bar per school: (title, the SchoolPerformance figure, unit).
+QUARTERLY_CHARTS = [
+    ("Coverage by school (%)", "coverage_percent", "%"),
+    ("Alerts per 100 devices", "alerts_per_100_devices", "alerts"),
+    ("Median minutes from alert to triage", "median_alert_to_triage_minutes", "minutes"),
+]
+
+
 def quarterly_document(report: QuarterlyReport) -> Document:
     overall, names = report.overall, [row.school_name for row in report.schools]
     return Document(
@@ -263,26 +271,9 @@ def quarterly_document(report: QuarterlyReport) -> Document:
         ],
         charts=[
             charts.bars(
-                "Coverage by school (%)",
-                names,
-                [row.coverage_percent or 0 for row in report.schools],
-                "%",
-                horizontal=True,
-            ),
-            charts.bars(
-                "Alerts per 100 devices",
-                names,
-                [row.alerts_per_100_devices or 0 for row in report.schools],
-                "alerts",
-                horizontal=True,
-            ),
-            charts.bars(
-                "Median minutes from alert to triage",
-                names,
-                [row.median_alert_to_triage_minutes or 0 for row in report.schools],
-                "minutes",
-                horizontal=True,
-            ),
+                title, names, [getattr(row, figure) or 0 for row in report.schools], unit, horizontal=True
+            )
+            for title, figure, unit in QUARTERLY_CHARTS
         ],
         tables=_performance_tables([*report.schools, overall]),
         notes=[
