@@ -453,18 +453,16 @@ def quarterly(*, session: Session, quarter: str, tz: ZoneInfo) -> QuarterlyRepor
     def per_school(query) -> dict[int, tuple]:
         return {school_id: tuple(values) for school_id, *values in session.execute(query).all()}
 
-    enrolled = per_school(
-        select(Device.school_id, func.count()).where(_enrolled_in(start, end)).group_by(Device.school_id)
-    )
     active = (
         select(Event.device_id)
         .where(Event.time >= start, Event.time < end)
         .group_by(Event.device_id)
         .subquery()
     )
-    seen = per_school(
-        select(Device.school_id, func.count())
-        .join(active, active.c.device_id == Device.id)
+    # Devices enrolled in the quarter and, of those, the ones seen: one grouped query.
+    devices = per_school(
+        select(Device.school_id, func.count(), func.count(active.c.device_id))
+        .outerjoin(active, active.c.device_id == Device.id)
         .where(_enrolled_in(start, end))
         .group_by(Device.school_id)
     )
@@ -505,7 +503,7 @@ def quarterly(*, session: Session, quarter: str, tz: ZoneInfo) -> QuarterlyRepor
         figures: dict[str, tuple],
         triaged: tuple[int, float | None, float | None],
     ) -> SchoolPerformance:
-        (devices,), (seen_devices,) = figures["enrolled"], figures["seen"]
+        enrolled, seen_devices = figures["devices"]
         timed, median, p90 = triaged
         alerts, triaged, fps = figures["verdicts"]
         incident_count, ack_seconds, acknowledged = figures["incidents"]
@@ -514,11 +512,11 @@ def quarterly(*, session: Session, quarter: str, tz: ZoneInfo) -> QuarterlyRepor
         return SchoolPerformance(
             school_id=school_id,
             school_name=name,
-            devices_enrolled=devices,
+            devices_enrolled=enrolled,
             devices_seen=seen_devices,
-            coverage_percent=_percent(seen_devices, devices),
+            coverage_percent=_percent(seen_devices, enrolled),
             alerts=alerts,
-            alerts_per_100_devices=round(100 * alerts / devices, 1) if devices else None,
+            alerts_per_100_devices=round(100 * alerts / enrolled, 1) if enrolled else None,
             false_positive_share_percent=_percent(fps, triaged),
             alerts_with_triage_time=timed,
             median_alert_to_triage_minutes=_minutes(median),
@@ -534,8 +532,7 @@ def quarterly(*, session: Session, quarter: str, tz: ZoneInfo) -> QuarterlyRepor
         )
 
     tables = {
-        "enrolled": (enrolled, (0,)),
-        "seen": (seen, (0,)),
+        "devices": (devices, (0, 0)),
         "verdicts": (verdicts, (0, 0, 0)),
         "incidents": (incident_rows, (0, 0, 0)),
         "targets": (targets, (0, 0)),
