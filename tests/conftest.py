@@ -11,6 +11,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -36,15 +37,42 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'safeguard.db'}"
         return
+    with postgres_schema() as url:
+        yield url
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A fresh schema on the PostgreSQL server, dropped (its connections cut first) afterwards; yields its URL.
+
+    The URL's application_name is the schema's name, so that a test can find (and cut) exactly its
+    own connections: see `terminate_connections`.
+    """
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_SERVER, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
-        yield f"{POSTGRES_SERVER}?options=-csearch_path%3D{schema}"
+        yield f"{POSTGRES_SERVER}?options=-csearch_path%3D{schema}&application_name={schema}"
     finally:
+        terminate_connections(schema)
         with admin.connect() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def terminate_connections(application_name: str) -> int:
+    """Terminate every server connection opened under ``application_name``; returns how many."""
+    admin = create_engine(POSTGRES_SERVER, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            return len(
+                connection.execute(
+                    text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :name"),
+                    {"name": application_name},
+                ).all()
+            )
+    finally:
         admin.dispose()
 
 

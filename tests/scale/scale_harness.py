@@ -8,15 +8,14 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import POSTGRES_SERVER, free_port
-from sqlalchemy import create_engine, select, text
+from conftest import free_port, postgres_schema, terminate_connections
+from sqlalchemy import select
 from support.processes import AgentProcess, ConsoleProcess, ManagedProcess, wait_for
 
 from console.alerts.models import Alert
@@ -31,37 +30,13 @@ NATS_SERVER = "/usr/sbin/nats-server"
 
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_SERVER, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        # application_name lets a test find (and cut) exactly this module's connections.
-        yield f"{POSTGRES_SERVER}?options=-csearch_path%3D{schema}&application_name={schema}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :name"),
-                {"name": schema},
-            )
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema() as url:
+        yield url
 
 
 def cut_database_connections(postgres_url: str) -> int:
     """Terminate every server connection of this module's processes; returns how many."""
-    name = postgres_url.rsplit("application_name=", 1)[1]
-    admin = create_engine(POSTGRES_SERVER, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            return len(
-                connection.execute(
-                    text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :name"),
-                    {"name": name},
-                ).all()
-            )
-    finally:
-        admin.dispose()
+    return terminate_connections(postgres_url.rsplit("application_name=", 1)[1])
 
 
 @dataclass
