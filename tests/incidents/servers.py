@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
 from conftest import free_port
+from support.processes import wait_for  # noqa: F401  (re-exported: the one polling helper)
 from support.web import web_server  # noqa: F401  (re-exported: the one console runner, shared with tests/web)
 
 
@@ -45,14 +45,6 @@ class RefusingMailbox(Mailbox):
 
     async def handle_DATA(self, server, session, envelope) -> str:
         return "554 5.7.1 Relaying denied"
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout} s")
-        time.sleep(0.05)
 
 
 @contextmanager
