@@ -24,6 +24,7 @@ from console.schools.models import School
 from console.settings import Settings
 from console.store import utcnow
 from console.templating import templates
+from console.web.scope import visible_or_404
 
 api = APIRouter(prefix="/api/alerts", tags=["alerts"], dependencies=[Depends(csrf_protect)])
 pages = APIRouter(prefix="/alerts", include_in_schema=False, dependencies=[Depends(csrf_protect)])
@@ -39,10 +40,7 @@ STREAM_POLL_SECONDS = 1.0
 def _visible_alert(session: Session, user: User, alert_id: int) -> Alert:
     """The alert, or 404 if it does not exist or is outside the user's schools (which is not admitted)."""
     alert = service.get(session=session, alert_id=alert_id)
-    visible = visible_school_ids(user, session)
-    if alert is None or (visible is not None and alert.school_id not in visible):
-        raise HTTPException(404, f"no alert {alert_id}")
-    return alert
+    return visible_or_404(session, user, alert, f"no alert {alert_id}")
 
 
 def _visible_alerts(session: Session, user: User, alert_ids: Sequence[int]) -> list[Alert]:

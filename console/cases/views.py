@@ -22,6 +22,7 @@ from console.people.models import Role, User
 from console.settings import Settings
 from console.store import utcnow
 from console.templating import templates
+from console.web.scope import visible_or_404
 
 api = APIRouter(prefix="/api/cases", tags=["cases"], dependencies=[Depends(csrf_protect)])
 pages = APIRouter(prefix="/cases", include_in_schema=False, dependencies=[Depends(csrf_protect)])
@@ -33,10 +34,7 @@ MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 
 def _visible(session: Session, user: User, case_id: int) -> Case:
     case = service.get(session=session, case_id=case_id)
-    visible = visible_school_ids(user, session)
-    if case is None or (visible is not None and case.school_id not in visible):
-        raise HTTPException(404, f"no case {case_id}")
-    return case
+    return visible_or_404(session, user, case, f"no case {case_id}")
 
 
 def _back(case: Case) -> RedirectResponse:

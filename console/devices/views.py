@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,6 +20,7 @@ from console.schools.models import School
 from console.settings import Settings
 from console.store import utcnow
 from console.templating import templates
+from console.web.scope import visible_or_404
 
 api = APIRouter(prefix="/api/devices", tags=["devices"])
 pages = APIRouter(prefix="/devices", include_in_schema=False)
@@ -41,10 +42,7 @@ def _reads(session: Session, user: User, settings: Settings, silent_only: bool) 
 
 def _device_for(session: Session, user: User, device_id: str) -> Device:
     device = service.get(session=session, device_id=device_id)
-    visible = visible_school_ids(user, session)
-    if device is None or (visible is not None and device.school_id not in visible):
-        raise HTTPException(404, f"no device {device_id}")
-    return device
+    return visible_or_404(session, user, device, f"no device {device_id}")
 
 
 @api.get("", response_model=list[DeviceRead])

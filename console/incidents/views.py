@@ -23,6 +23,7 @@ from console.people.models import Role, User
 from console.settings import Settings
 from console.store import utcnow
 from console.templating import templates
+from console.web.scope import visible_or_404
 
 api = APIRouter(prefix="/api/incidents", tags=["incidents"], dependencies=[Depends(csrf_protect)])
 pages = APIRouter(prefix="/incidents", include_in_schema=False, dependencies=[Depends(csrf_protect)])
@@ -33,10 +34,7 @@ raisers = require_roles(Role.admin, Role.officer)
 
 def _visible(session: Session, user: User, incident_id: int) -> Incident:
     incident = service.get(session=session, incident_id=incident_id)
-    visible = visible_school_ids(user, session)
-    if incident is None or (visible is not None and incident.school_id not in visible):
-        raise HTTPException(404, f"no incident {incident_id}")
-    return incident
+    return visible_or_404(session, user, incident, f"no incident {incident_id}")
 
 
 def _checked_alerts(session: Session, user: User, alert_ids: list[int]):

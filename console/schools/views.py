@@ -16,6 +16,7 @@ from console.people.models import Role, User
 from console.schools import service
 from console.schools.models import ImportResult, Phase, Pupil, PupilRead, School, SchoolRead, Trust
 from console.templating import templates
+from console.web.scope import visible_or_404
 
 api = APIRouter(prefix="/api/schools", tags=["schools"], dependencies=[Depends(csrf_protect)])
 pages = APIRouter(prefix="/schools", include_in_schema=False, dependencies=[Depends(csrf_protect)])
@@ -30,10 +31,7 @@ MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 
 def _visible_school(session: Session, user: User, school_id: int) -> School:
     school = service.get(session=session, school_id=school_id)
-    visible = visible_school_ids(user, session)
-    if school is None or (visible is not None and school.id not in visible):
-        raise HTTPException(404, f"no school {school_id}")
-    return school
+    return visible_or_404(session, user, school, f"no school {school_id}", school_id=lambda school: school.id)
 
 
 def _visible_pupil(session: Session, user: User, school_id: int, pupil_id: int) -> tuple[School, Pupil]:
