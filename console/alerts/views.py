@@ -18,6 +18,7 @@ from console.alerts.models import Alert, AlertRead, AlertStatus, AssignRequest, 
 from console.audit.service import record
 from console.dependencies import get_session, get_settings
 from console.escalation import service as escalation
+from console.events.models import Screenshot
 from console.people.auth import csrf_protect, require_roles, visible_school_ids
 from console.people.models import Role, User
 from console.schools.models import School
@@ -251,16 +252,24 @@ def _blurred(image: bytes) -> bytes:
         return output.getvalue()
 
 
+def _visible_screenshot(
+    session: Session, user: User, alert_id: int, screenshot_id: int
+) -> tuple[Alert, Screenshot]:
+    """The alert and its screenshot, or 404 if either is missing or outside the user's schools."""
+    alert = _visible_alert(session, user, alert_id)
+    shot = service.screenshot_of(session=session, alert=alert, screenshot_id=screenshot_id)
+    if shot is None:
+        raise HTTPException(404, f"alert {alert_id} has no screenshot {screenshot_id}")
+    return alert, shot
+
+
 @pages.get("/{alert_id}/screenshots/{screenshot_id}")
 def screenshot_image(
     alert_id: int, screenshot_id: int, user: User = Depends(readers), session: Session = Depends(get_session),
     settings: Settings = Depends(get_settings),
 ) -> Response:
     """The screenshot; for explicit categories a blurred copy until this user has revealed it."""
-    alert = _visible_alert(session, user, alert_id)
-    shot = service.screenshot_of(session=session, alert=alert, screenshot_id=screenshot_id)
-    if shot is None:
-        raise HTTPException(404, f"alert {alert_id} has no screenshot {screenshot_id}")
+    alert, shot = _visible_screenshot(session, user, alert_id, screenshot_id)
     headers = {"Cache-Control": "no-store"}
     if service.is_explicit(alert, settings=settings) and not service.revealed_ids(
         session=session, username=user.username, screenshot_ids=[shot.id]
@@ -279,10 +288,7 @@ def reveal_screenshot(
     user: User = Depends(readers),
     session: Session = Depends(get_session),
 ) -> Response:
-    alert = _visible_alert(session, user, alert_id)
-    shot = service.screenshot_of(session=session, alert=alert, screenshot_id=screenshot_id)
-    if shot is None:
-        raise HTTPException(404, f"alert {alert_id} has no screenshot {screenshot_id}")
+    alert, shot = _visible_screenshot(session, user, alert_id, screenshot_id)
     if not reason.strip():
         raise HTTPException(422, "say why you need to see this screenshot")
     record(session=session, actor=user.username, action=service.REVEAL_ACTION, object_type="screenshot",
