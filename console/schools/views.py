@@ -202,18 +202,24 @@ async def _upload_text(file: UploadFile) -> str:
     return _decode(await file.read(MAX_UPLOAD_BYTES + 1))
 
 
+async def _import_form(request: Request, session: Session, user: User, school_id: int, kind: str,
+                       file: UploadFile) -> HTMLResponse:
+    """An uploaded pupil or device list imported from the school page, which shows the result or the problem."""
+    school = _visible_school(session, user, school_id)
+    text = await _upload_text(file)
+    try:
+        result = _import(session, user, school, kind, text)
+    except HTTPException as error:
+        return _school_page(request, session, user, school, problem=str(error.detail), status_code=error.status_code)
+    return _school_page(request, session, user, school, result=result, imported=kind)
+
+
 @pages.post("/{school_id}/pupils/import", response_class=HTMLResponse)
 async def import_pupils_form(
     school_id: int, request: Request, file: UploadFile = File(...), user: User = Depends(pupil_importers),
     session: Session = Depends(get_session),
 ) -> HTMLResponse:
-    school = _visible_school(session, user, school_id)
-    text = await _upload_text(file)
-    try:
-        result = _import(session, user, school, "pupils", text)
-    except HTTPException as error:
-        return _school_page(request, session, user, school, problem=str(error.detail), status_code=error.status_code)
-    return _school_page(request, session, user, school, result=result, imported="pupils")
+    return await _import_form(request, session, user, school_id, "pupils", file)
 
 
 @pages.post("/{school_id}/devices/import", response_class=HTMLResponse)
@@ -221,13 +227,7 @@ async def import_devices_form(
     school_id: int, request: Request, file: UploadFile = File(...), user: User = Depends(device_importers),
     session: Session = Depends(get_session),
 ) -> HTMLResponse:
-    school = _visible_school(session, user, school_id)
-    text = await _upload_text(file)
-    try:
-        result = _import(session, user, school, "devices", text)
-    except HTTPException as error:
-        return _school_page(request, session, user, school, problem=str(error.detail), status_code=error.status_code)
-    return _school_page(request, session, user, school, result=result, imported="devices")
+    return await _import_form(request, session, user, school_id, "devices", file)
 
 
 @pages.get("/{school_id}/pupils/{pupil_id}", response_class=HTMLResponse)
