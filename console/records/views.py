@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, time
 from typing import Literal
 
@@ -52,6 +53,16 @@ def _school_in_scope(session: Session, user: User, school_id: int) -> None:
         raise HTTPException(404, f"no school {school_id}")
 
 
+def _school_export(session: Session, user: User, school_id: int, fmt: Format, what: str,
+                   rows_of: Callable[..., list[dict]], fields: tuple[str, ...]) -> Response:
+    """One school's incidents or cases as a download, recorded in the audit log."""
+    _school_in_scope(session, user, school_id)
+    rows = rows_of(session=session, school_id=school_id)
+    record(session=session, actor=user.username, action="export", object_type="school", object_id=school_id,
+           detail={"what": what, "format": fmt, "rows": len(rows)})
+    return _export(rows, fields, fmt, f"school-{school_id}-{what}")
+
+
 @pages.get("", response_class=HTMLResponse)
 def records_page(request: Request, user: User = Depends(records_staff), session: Session = Depends(get_session),
                  settings: Settings = Depends(get_settings)) -> HTMLResponse:
@@ -63,21 +74,13 @@ def records_page(request: Request, user: User = Depends(records_staff), session:
 @api.get("/schools/{school_id}/incidents.{fmt}")
 def export_incidents(school_id: int, fmt: Format, user: User = Depends(exporters),
                      session: Session = Depends(get_session)) -> Response:
-    _school_in_scope(session, user, school_id)
-    rows = service.incident_rows(session=session, school_id=school_id)
-    record(session=session, actor=user.username, action="export", object_type="school", object_id=school_id,
-           detail={"what": "incidents", "format": fmt, "rows": len(rows)})
-    return _export(rows, service.INCIDENT_FIELDS, fmt, f"school-{school_id}-incidents")
+    return _school_export(session, user, school_id, fmt, "incidents", service.incident_rows, service.INCIDENT_FIELDS)
 
 
 @api.get("/schools/{school_id}/cases.{fmt}")
 def export_cases(school_id: int, fmt: Format, user: User = Depends(exporters),
                  session: Session = Depends(get_session)) -> Response:
-    _school_in_scope(session, user, school_id)
-    rows = service.case_rows(session=session, school_id=school_id)
-    record(session=session, actor=user.username, action="export", object_type="school", object_id=school_id,
-           detail={"what": "cases", "format": fmt, "rows": len(rows)})
-    return _export(rows, service.CASE_FIELDS, fmt, f"school-{school_id}-cases")
+    return _school_export(session, user, school_id, fmt, "cases", service.case_rows, service.CASE_FIELDS)
 
 
 @api.get("/subject-access")
