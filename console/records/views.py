@@ -15,13 +15,14 @@ from sqlalchemy.orm import Session
 from console.audit.service import record
 from console.dependencies import get_session, get_settings
 from console.notify import service as notify
-from console.people.auth import csrf_protect, require_roles, visible_school_ids
+from console.people.auth import csrf_protect, require_roles
 from console.people.models import Role, User
 from console.records import service
 from console.records.service import RecordsError
 from console.settings import Settings
 from console.store import utcnow
 from console.templating import templates
+from console.web.scope import visible_school
 
 api = APIRouter(prefix="/api/records", tags=["records"], dependencies=[Depends(csrf_protect)])
 pages = APIRouter(prefix="/records", include_in_schema=False, dependencies=[Depends(csrf_protect)])
@@ -47,16 +48,10 @@ def _export(rows: list[dict], fields: tuple[str, ...], fmt: Format, name: str) -
     return _download(json.dumps(rows, indent=2, default=str), "application/json", f"{name}.json")
 
 
-def _school_in_scope(session: Session, user: User, school_id: int) -> None:
-    visible = visible_school_ids(user, session)
-    if visible is not None and school_id not in visible:
-        raise HTTPException(404, f"no school {school_id}")
-
-
 def _school_export(session: Session, user: User, school_id: int, fmt: Format, what: str,
                    rows_of: Callable[..., list[dict]], fields: tuple[str, ...]) -> Response:
     """One school's incidents or cases as a download, recorded in the audit log."""
-    _school_in_scope(session, user, school_id)
+    visible_school(session, user, school_id)
     rows = rows_of(session=session, school_id=school_id)
     record(session=session, actor=user.username, action="export", object_type="school", object_id=school_id,
            detail={"what": what, "format": fmt, "rows": len(rows)})

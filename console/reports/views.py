@@ -21,6 +21,7 @@ from console.schools.models import School
 from console.settings import Settings
 from console.store import utcnow
 from console.templating import templates
+from console.web.scope import visible_school
 
 pages = APIRouter(prefix="/reports", include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
@@ -69,14 +70,6 @@ def _respond(
         "reports/document.html",
         {"doc": document, "pdf": False, "links": links, "generated": generated, "regenerate": regenerate},
     )
-
-
-def _visible_school(session: Session, user: User, school_id: int) -> School:
-    visible = visible_school_ids(user, session)
-    school = session.get(School, school_id)
-    if school is None or (visible is not None and school_id not in visible):
-        raise HTTPException(404, f"no school {school_id} that you may see")
-    return school
 
 
 @pages.get("", response_class=HTMLResponse)
@@ -136,7 +129,7 @@ def monthly(
     session: Session = Depends(get_session),
     settings: Settings = Depends(get_settings),
 ) -> Response:
-    _visible_school(session, user, school_id)
+    visible_school(session, user, school_id)
     stored = _monthly_stored(session, settings, school_id, month, user, regenerate=False)
     if stored is None:
         report = service.monthly(session=session, school_id=school_id, month=month, tz=_tz(settings))
@@ -158,7 +151,7 @@ def regenerate_monthly(
     session: Session = Depends(get_session),
     settings: Settings = Depends(get_settings),
 ) -> RedirectResponse:
-    _visible_school(session, user, school_id)
+    visible_school(session, user, school_id)
     if _monthly_stored(session, settings, school_id, month, user, regenerate=True) is None:
         raise HTTPException(400, f"{month} has not ended yet: its page always shows the figures so far")
     return RedirectResponse(f"/reports/monthly/{school_id}/{month}", status_code=303)

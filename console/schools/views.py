@@ -16,7 +16,7 @@ from console.people.models import Role, User
 from console.schools import service
 from console.schools.models import ImportResult, Phase, Pupil, PupilRead, School, SchoolRead, Trust
 from console.templating import templates
-from console.web.scope import visible_or_404
+from console.web.scope import visible_school
 
 api = APIRouter(prefix="/api/schools", tags=["schools"], dependencies=[Depends(csrf_protect)])
 pages = APIRouter(prefix="/schools", include_in_schema=False, dependencies=[Depends(csrf_protect)])
@@ -29,13 +29,8 @@ device_importers = require_roles(Role.admin, Role.technician)
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 
 
-def _visible_school(session: Session, user: User, school_id: int) -> School:
-    school = service.get(session=session, school_id=school_id)
-    return visible_or_404(session, user, school, f"no school {school_id}", school_id=lambda school: school.id)
-
-
 def _visible_pupil(session: Session, user: User, school_id: int, pupil_id: int) -> tuple[School, Pupil]:
-    school = _visible_school(session, user, school_id)
+    school = visible_school(session, user, school_id)
     pupil = service.pupil(session=session, pupil_id=pupil_id)
     if pupil is None or pupil.school_id != school.id:
         raise HTTPException(404, f"no pupil {pupil_id} at {school.name}")
@@ -75,7 +70,7 @@ def list_schools(user: User = Depends(school_readers), session: Session = Depend
 
 @api.get("/{school_id}/pupils", response_model=list[PupilRead])
 def list_pupils(school_id: int, user: User = Depends(pupil_readers), session: Session = Depends(get_session)) -> list[Pupil]:
-    school = _visible_school(session, user, school_id)
+    school = visible_school(session, user, school_id)
     record(session=session, actor=user.username, action="list", object_type="pupils", object_id=school.id)
     return service.pupils(session=session, school_id=school.id)
 
@@ -90,7 +85,7 @@ def import_pupils_api(
 ) -> ImportResult:
     """Columns: UPN, Surname, Forename, Year, Reg, Username, and optionally Date of Birth (or DOB) as DD/MM/YYYY
     or YYYY-MM-DD. Pupils are matched by UPN."""
-    return _import(session, user, _visible_school(session, user, school_id), "pupils", csv_text)
+    return _import(session, user, visible_school(session, user, school_id), "pupils", csv_text)
 
 
 @api.post("/{school_id}/devices/import", response_model=ImportResult)
@@ -99,7 +94,7 @@ def import_devices_api(
     session: Session = Depends(get_session),
 ) -> ImportResult:
     """Columns: Hostname, Asset Tag, Room, Operating System. Devices are matched by hostname."""
-    return _import(session, user, _visible_school(session, user, school_id), "devices", csv_text)
+    return _import(session, user, visible_school(session, user, school_id), "devices", csv_text)
 
 
 # --- pages ----------------------------------------------------------------------------------------------
@@ -179,7 +174,7 @@ def _school_page(request: Request, session: Session, user: User, school: School,
 def school_page(
     school_id: int, request: Request, user: User = Depends(school_readers), session: Session = Depends(get_session)
 ) -> HTMLResponse:
-    return _school_page(request, session, user, _visible_school(session, user, school_id))
+    return _school_page(request, session, user, visible_school(session, user, school_id))
 
 
 @pages.post("/{school_id}/contacts")
@@ -191,7 +186,7 @@ def set_contacts(
     user: User = Depends(admin_only),
     session: Session = Depends(get_session),
 ) -> Response:
-    school = _visible_school(session, user, school_id)
+    school = visible_school(session, user, school_id)
     service.set_contacts(school=school, name=contact_name, email=contact_email, phone=contact_phone)
     record(session=session, actor=user.username, action="set_contacts", object_type="school", object_id=school.id,
            detail={"name": school.contact_name, "email": school.contact_email, "phone": school.contact_phone})
@@ -205,7 +200,7 @@ async def _upload_text(file: UploadFile) -> str:
 async def _import_form(request: Request, session: Session, user: User, school_id: int, kind: str,
                        file: UploadFile) -> HTMLResponse:
     """An uploaded pupil or device list imported from the school page, which shows the result or the problem."""
-    school = _visible_school(session, user, school_id)
+    school = visible_school(session, user, school_id)
     text = await _upload_text(file)
     try:
         result = _import(session, user, school, kind, text)

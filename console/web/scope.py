@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from console.people.auth import visible_school_ids
 from console.people.models import User
+from console.schools.models import School
 
 T = TypeVar("T")
 
@@ -23,3 +24,9 @@ def visible_or_404(
     if found is None or (visible is not None and school_id(found) not in visible):
         raise HTTPException(404, detail)
     return found
+
+
+def visible_school(session: Session, user: User, school_id: int) -> School:
+    """The school, or 404 if there is none or it is outside the user's schools."""
+    return visible_or_404(session, user, session.get(School, school_id), f"no school {school_id}",
+                          school_id=lambda school: school.id)
