@@ -124,3 +124,13 @@ def test_alerts_are_visible_only_in_ones_own_schools(sessions: sessionmaker[Sess
             )
             assert client.get(f"/api/alerts/{ids.hillside_alert}").status_code == (200 if sees_hillside else 404)
             assert client.get(f"/api/schools/{ids.riverside}/pupils").status_code == (200 if sees_riverside else 404)
+
+
+def test_exports_of_an_unknown_school_answer_404(sessions: sessionmaker[Session], tmp_path: Path) -> None:
+    ids = seed(sessions)
+    with serve(sessions, tmp_path) as web, web.client() as client:
+        client.headers["Authorization"] = f"Bearer {web.api_token(ONE_USER_PER_ROLE[Role.admin])}"
+        for what in ("incidents", "cases"):
+            assert client.get(f"/api/records/schools/{ids.riverside}/{what}.csv").status_code == 200
+            missing = client.get(f"/api/records/schools/999999/{what}.csv")
+            assert missing.status_code == 404 and "no school 999999" in missing.text
