@@ -25,10 +25,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from console import metrics
 from console.detect import Detector
-from console.ingest.service import BatchOutcome, DeviceBatch, PreparedSet, prepare_batches, write_prepared
+from console.ingest.service import BatchOutcome, DeviceBatch, PreparedSet, prepare_set, write_set
 from console.ingest.validate import Limits
 from console.ingest.writelock import ingest_write_lock
-from console.store import transaction, utcnow
+from console.store import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -93,14 +93,10 @@ class InProcessBus:
             await self._worker
 
     def _prepare(self, batches: list[DeviceBatch]) -> PreparedSet:
-        with transaction(self._sessions) as session:
-            return prepare_batches(
-                session=session, detector=self._detector, batches=batches, limits=self._limits, now=utcnow()
-            )
+        return prepare_set(self._sessions, detector=self._detector, batches=batches, limits=self._limits)
 
     def _write(self, prepared: PreparedSet) -> list[BatchOutcome]:
-        with self._write_lock, transaction(self._sessions) as session:
-            return write_prepared(session=session, prepared=prepared)
+        return write_set(self._sessions, prepared, lock=self._write_lock)
 
     async def _gather(self) -> tuple[list[_Pending], bool]:
         """The next set: what is waiting, up to the budget. Only when nothing was waiting does it wait (the

@@ -2,9 +2,9 @@
 
 Ingest (`NatsBus`) publishes each batch to the subject of its device and acks the agent
 once JetStream has acked the publish (the batch is then on disk in the stream). Workers
-(`DetectionWorker`) share one durable pull consumer, gather what is waiting, call the same
-`store_batches` as the embedded bus and ack the messages only after the commit. A
-redelivered message is harmless: `store_batches` skips seqs the device already stored.
+(`DetectionWorker`) share one durable pull consumer, gather what is waiting, store them through
+the same `prepare_set`/`write_set` as the embedded bus and ack the messages only after the
+commit. A redelivered message is harmless: `write_prepared` skips seqs the device already stored.
 
 Skipping by stored-through seq needs each device's batches committed in order, but two
 workers may hold two batches of one device at once. The stream keeps work-queue
@@ -34,9 +34,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from console import metrics
 from console.detect import Detector
 from console.devices.models import Device
-from console.ingest.service import BatchOutcome, DeviceBatch, prepare_batches, write_prepared
+from console.ingest.service import BatchOutcome, DeviceBatch, prepare_set, write_set
 from console.ingest.validate import Limits, event_problem
-from console.store import transaction, utcnow
+from console.store import utcnow
 from safeguard_proto.v1 import agent_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -302,12 +302,8 @@ class DetectionWorker:
             return {device_id: seq for device_id, seq in session.execute(query)}
 
     def _commit(self, batches: list[DeviceBatch]) -> list[BatchOutcome]:
-        with transaction(self._sessions) as session:
-            prepared = prepare_batches(
-                session=session, detector=self._detector, batches=batches, limits=self._limits, now=utcnow()
-            )
-        with transaction(self._sessions) as session:
-            return write_prepared(session=session, prepared=prepared)
+        prepared = prepare_set(self._sessions, detector=self._detector, batches=batches, limits=self._limits)
+        return write_set(self._sessions, prepared)
 
     async def _report_pending(self, subscription: JetStreamContext.PullSubscription) -> None:
         if time.monotonic() - self._pending_checked < 5:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from json.encoder import c_make_encoder
@@ -29,7 +30,7 @@ from typing import Any, NamedTuple
 
 from safeguard_proto.v1 import agent_pb2 as pb
 from sqlalchemy import JSON, bindparam, func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from console.alerts.models import Alert
 from console.alerts.service import REPETITION_WINDOW, alert_row, prior_alert_counts
@@ -38,7 +39,7 @@ from console.detect.scoring import adjust_for_repetition
 from console.devices.models import Device
 from console.events.models import Event, QuarantinedEvent, Screenshot
 from console.ingest.validate import Limits, event_problem
-from console.store import utcnow
+from console.store import transaction, utcnow
 
 
 @dataclass(frozen=True)
@@ -97,10 +98,6 @@ class PreparedSet:
     prior: defaultdict[tuple[int, str, str], int]  # alerts per subject when prepared (SQLite) or empty
     alerts_seen_through_id: int | None  # SQLite: the largest alert id of the snapshot `prior` was counted in
     alert_plan: tuple[str, list[tuple[str, Any, Any]]] | None  # SQLite: how the alert rows were converted
-
-    @property
-    def events(self) -> int:
-        return sum(len(batch.events) for batch in self.batches)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -397,6 +394,23 @@ def prepare_batches(
         alerts_seen_through_id=seen_id,
         alert_plan=alert_plan,
     )
+
+
+def prepare_set(
+    sessions: sessionmaker[Session], *, detector: Detector, batches: Sequence[DeviceBatch], limits: Limits
+) -> PreparedSet:
+    """`prepare_batches` in a read transaction of its own: the first step of storing a set, for both buses."""
+    with transaction(sessions) as session:
+        return prepare_batches(session=session, detector=detector, batches=batches, limits=limits, now=utcnow())
+
+
+def write_set(
+    sessions: sessionmaker[Session], prepared: PreparedSet, *, lock: AbstractContextManager[Any] | None = None
+) -> list[BatchOutcome]:
+    """`write_prepared` in a write transaction of its own, committed before returning (so an ack given after it
+    means "stored"), with `lock` held around it: the second step of storing a set, for both buses."""
+    with lock if lock is not None else nullcontext(), transaction(sessions) as session:
+        return write_prepared(session=session, prepared=prepared)
 
 
 def _flagged(detector: Detector, scannables: list[_Scannable]) -> list[tuple[_Scannable, Any]]:
