@@ -19,6 +19,7 @@ write transaction.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections import defaultdict
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -194,7 +195,7 @@ _INSERTS: dict[tuple[str, str, tuple[str, ...]], tuple[str, list[tuple[str, Any,
 
 
 def _sqlite_insert_plan(table, dialect, keys: tuple[str, ...]) -> tuple[str, list[tuple[str, Any, Any]]] | None:
-    """INSERT text and, per column, (row key, scalar default, bind processor) for rows with these keys; None
+    """INSERT head (up to VALUES) and, per column, (row key, scalar default, bind processor) for rows with these keys; None
     when a missing column has a default only SQLAlchemy can compute (then the Core path is taken)."""
     cache_key = (table.name, dialect.name, keys)
     if cache_key in _INSERTS:
@@ -214,11 +215,28 @@ def _sqlite_insert_plan(table, dialect, keys: tuple[str, ...]) -> tuple[str, lis
         if isinstance(column.type, JSON) and dialect._json_serializer is None and _ENCODE is not None:
             process = _dict_as_json(process)
         plan.append((column.key, default, process))
-    quote = dialect.identifier_preparer.quote
-    names = [quote(table.columns[key].name) for key, _, _ in plan]
-    sql = f"INSERT INTO {quote(table.name)} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
-    _INSERTS[cache_key] = sql, plan
+    _INSERTS[cache_key] = _insert_head(dialect, table.name, [table.columns[key].name for key, _, _ in plan]), plan
     return _INSERTS[cache_key]
+
+
+def _insert_head(dialect, table: str, columns: Sequence[str]) -> str:
+    quote = dialect.identifier_preparer.quote
+    return f"INSERT INTO {quote(table)} ({', '.join(quote(column) for column in columns)})"
+
+
+def _sqlite_insert(session: Session, head: str, rows: list[tuple[Any, ...]]) -> None:
+    """`head` VALUES (...), (...), ...: as many rows per statement as SQLite takes parameters, so that SQLite
+    inserts them in one call that releases the GIL once. The driver's executemany takes the GIL back after
+    every row, and each time waits for it while the next set is being prepared in another thread: that made
+    the write several times slower than its own CPU."""
+    driver = session.connection().connection.driver_connection
+    width = len(rows[0])
+    per_statement = max(1, min(driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER), 32_766) // width)
+    one = f"({', '.join('?' * width)})"
+    cursor = driver.cursor()
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        cursor.execute(f"{head} VALUES {', '.join([one] * len(chunk))}", [value for row in chunk for value in row])
 
 
 # json.dumps's own encoder (same separators, ASCII, NaN allowed), made once: json.dumps makes one per call, which
@@ -547,16 +565,10 @@ def _after(rows: _BatchRows, through: int) -> _BatchRows:
 
 def _insert_events(session: Session, rows: list[tuple[Any, ...]], *, sqlite: bool) -> None:
     """Bulk insert of event rows (tuples in _EVENT_COLUMNS order). On SQLite the values were converted by
-    prepare_batches exactly as SQLAlchemy's types would (a datetime string, JSON text) and go to the driver's
-    executemany: SQLAlchemy's per-row parameter processing cost more than the insert itself."""
-    connection = session.connection()
+    prepare_batches exactly as SQLAlchemy's types would (a datetime string, JSON text) and go to the driver
+    directly: SQLAlchemy's per-row parameter processing cost more than the insert itself."""
     if sqlite:
-        quote = connection.dialect.identifier_preparer.quote
-        sql = (
-            f"INSERT INTO events ({', '.join(quote(c) for c in _EVENT_COLUMNS)}) "
-            f"VALUES ({', '.join('?' for _ in _EVENT_COLUMNS)})"
-        )
-        connection.exec_driver_sql(sql, rows)
+        _sqlite_insert(session, _insert_head(session.get_bind().dialect, "events", _EVENT_COLUMNS), rows)
         return
     session.execute(insert(Event.__table__), [dict(zip(_EVENT_COLUMNS, row)) for row in rows])
 
@@ -586,7 +598,7 @@ def _insert_alerts(session: Session, prepared: PreparedSet, alerts: list[_Planne
             rows.append({**alert.row, "risk": risk, "evidence": evidence, "created_at": written_at})
         session.execute(insert(_ALERTS), rows)
         return
-    sql, columns = plan
+    head, columns = plan
     keys = [key for key, _, _ in columns]
     risk_at, evidence_at, created_at = keys.index("risk"), keys.index("evidence"), keys.index("created_at")
     process = columns[created_at][2]
@@ -602,7 +614,7 @@ def _insert_alerts(session: Session, prepared: PreparedSet, alerts: list[_Planne
         row[created_at] = written
         row[evidence_at] = row[evidence_at].replace(stand_in, member + str(count), 1)
         values.append(tuple(row))
-    session.connection().exec_driver_sql(sql, values)
+    _sqlite_insert(session, head, values)
 
 
 def _json_member(process) -> str:
