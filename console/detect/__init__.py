@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from console.detect.domains import host_of, host_suffixes
 from console.detect.matcher import Matcher, Pattern, build_matcher
@@ -38,8 +38,7 @@ __all__ = [
 WEB_SOURCES = ("url", "weblog")
 
 
-@dataclass(frozen=True)
-class ScanItem:
+class ScanItem(NamedTuple):  # a tuple: made, hashed and compared in C, once or twice per event on the ingest path
     text: str
     source: str  # "text" | "window" | "url" | "weblog"
     phase: str = "secondary"  # "primary" | "secondary" (the school's phase)
