@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 import pytest
 import uuid6
@@ -136,7 +136,9 @@ def _device_in(sessions: sessionmaker[Session], school_id: int) -> str:
 def test_sqlite_values_are_what_sqlalchemy_would_write():
     from datetime import datetime
 
-    from console.ingest.service import _event_values, _sqlite_event_values, _sqlite_time
+    from sqlalchemy.dialects import sqlite
+
+    from console.ingest.service import _ALERTS, _bind_processor, _event_values, _sqlite_event_values, _sqlite_time
 
     events = [
         pb.Event(typed_text=pb.TypedText(text="x", application='Wörd "q" \u2028\x00', window_title="\U0001F600", pasted=True)),
@@ -156,6 +158,8 @@ def test_sqlite_values_are_what_sqlalchemy_would_write():
         stamp.seconds, stamp.nanos = seconds, nanos
         expected = datetime(1970, 1, 1) + timedelta(seconds=seconds, microseconds=nanos // 1000)
         assert _sqlite_time(stamp) == expected.isoformat(" ", "microseconds")
+        # what an alert's event_time column makes of the same time as an aware datetime
+        assert _bind_processor(_ALERTS.c.event_time, sqlite.dialect())(expected.replace(tzinfo=timezone.utc)) == _sqlite_time(stamp)
 
 
 def test_alert_evidence_is_written_as_json_dumps_would():
