@@ -220,29 +220,37 @@ class Detector:
         return [(r, suffix) for suffix in host_suffixes(host_of(url)) for r in self.domains.get(suffix, ())]
 
     def scan(self, items: Sequence[ScanItem]) -> list[ScanResult]:
-        """One result per item, in order. Batched: call it with a whole batch."""
+        """One result per item, in order, each with a scores dict of its own. Batched: call it with a whole batch.
+        An item that occurs more than once (a page or a window a whole class has open) is scanned once."""
+        distinct = list(dict.fromkeys(items))
+        if len(distinct) == len(items):
+            return self._scan(items)
+        scanned = dict(zip(distinct, self._scan(distinct)))
+        results = []
+        given: set[ScanItem] = set()
+        for item in items:
+            result = scanned[item]
+            if item in given:
+                result = ScanResult(result.findings, dict(result.scores))
+            else:
+                given.add(item)
+            results.append(result)
+        return results
+
+    def _scan(self, items: Sequence[ScanItem]) -> list[ScanResult]:
+        """`scan` of distinct items."""
         hits: list[list[tuple[Hit, int]]] = [[] for _ in items]
         found, batch = self._candidates(items)
-        first: dict[ScanItem, int] = {}  # the same item twice in a batch (titles, urls) is looked at once
-        for index in sorted(found):
-            first.setdefault(items[index], index)
-        looked = {
-            item: self._hits(item, norm) for item, norm in zip(first, batch.normalised(list(first.values())))
-        }
-        for index in found:
-            hits[index] = looked[items[index]]
+        looked = sorted(found)
+        for index, norm in zip(looked, batch.normalised(looked)):
+            hits[index] = self._hits(items[index], norm)
         model, features = self._model(items)
-        results = []
-        flagged: dict[ScanItem, ScanResult] = {}  # the same item again has the same findings
-        for item, item_hits, (scores, risks) in zip(items, hits, model):
-            if not (item_hits or risks):
-                results.append(ScanResult((), scores))
-            elif (earlier := flagged.get(item)) is not None:
-                results.append(ScanResult(earlier.findings, dict(earlier.scores)))
-            else:
-                results.append(result := self._result(item, item_hits, scores, risks, features))
-                flagged[item] = result
-        return results
+        return [
+            ScanResult((), scores)
+            if not (item_hits or risks)
+            else self._result(item, item_hits, scores, risks, features)
+            for item, item_hits, (scores, risks) in zip(items, hits, model)
+        ]
 
     def _rules_for(self, source: str, phase: str) -> list[bool]:
         """Per rule: does it cover this source at this phase."""
