@@ -64,14 +64,16 @@ def free_port() -> int:
 
 
 # --- realistic activity ------------------------------------------------------------------
-def make_event(step: int, seq: int, user: str) -> pb.Event:
+def make_event(step: int, seq: int, user: str, mark: int | None = None) -> pb.Event:
+    """The scenario's event at `step`; with a `mark`, typed text ends with that number, so that it differs from
+    every other pupil's (the scenario's texts alone repeat across pupils, which detection deduplicates)."""
     kind, fields = SCENARIO[step % len(SCENARIO)]
     event = pb.Event(seq=seq, event_id=str(uuid6.uuid7()), user=user)
     event.time.GetCurrentTime()
     if kind == "text":
         event.typed_text.CopyFrom(
             pb.TypedText(
-                text=fields["text"],
+                text=fields["text"] if mark is None else f"{fields['text']} {mark}",
                 deleted_text=fields.get("deleted", ""),
                 application=fields["app"],
                 window_title=fields["window"],
@@ -91,13 +93,15 @@ class Device:
     seq: int = 0
     step: int = 0
     batch_id: int = 0
+    distinct_text: bool = False
 
     def batch(self, size: int) -> bytes:
         events = []
         for _ in range(size):
             self.seq += 1
             self.step += 1
-            events.append(make_event(self.step, self.seq, f"pupil{self.index}"))
+            mark = self.seq * 1000 + self.index if self.distinct_text else None
+            events.append(make_event(self.step, self.seq, f"pupil{self.index}", mark))
         self.batch_id += 1
         return pb.AgentMessage(batch=pb.EventBatch(batch_id=self.batch_id, events=events)).SerializeToString()
 
@@ -133,8 +137,10 @@ async def _stream(device: Device, target: str, outbox: asyncio.Queue, acked: lis
         await reader
 
 
-async def generate(targets: str, state_dirs: list[str], events: int, batch: int, latency_seconds: float) -> None:
-    devices = [Device(i, Path(d)) for i, d in enumerate(state_dirs)]
+async def generate(
+    targets: str, state_dirs: list[str], events: int, batch: int, latency_seconds: float, distinct_text: bool
+) -> None:
+    devices = [Device(i, Path(d), distinct_text=distinct_text) for i, d in enumerate(state_dirs)]
     ports = targets.split(",")
     outboxes = [asyncio.Queue() for _ in devices]
     acked = [0]
@@ -340,7 +346,7 @@ class Run:
         args = self.args
         generator = subprocess.Popen(
             [sys.executable, __file__, "_generate", ",".join(map(str, ports)), str(args.events), str(args.batch),
-             str(args.latency_seconds), *map(str, dirs)],
+             str(args.latency_seconds), "distinct" if args.distinct_text else "verbatim", *map(str, dirs)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(self.root / f"{name}-generator.log", "ab"), text=True,
         )
         watched = {**processes, "load generator": psutil.Process(generator.pid)}
@@ -474,7 +480,8 @@ def run(args: argparse.Namespace) -> list[Result]:
 def report(results: list[Result], args: argparse.Namespace) -> None:
     ceiling = next((r.received for r in results if r.committed is None), None)
     print(f"\n{args.agents} agents, {args.events} events each in batches of {args.batch}; "
-          f"latency at {LATENCY_RATE} events/s offered for {args.latency_seconds:.0f} s; {os.cpu_count()} CPUs\n")
+          f"latency at {LATENCY_RATE} events/s offered for {args.latency_seconds:.0f} s; "
+          f"typed text {'distinct' if args.distinct_text else 'verbatim'}; {os.cpu_count()} CPUs\n")
     header = f"{'topology':38} {'received/s':>11} {'committed/s':>12} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} {'alerts':>7}"
     print(header)
     print("-" * len(header))
@@ -493,8 +500,8 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_generate":
-        targets, events, batch, latency, *dirs = sys.argv[2:]
-        asyncio.run(generate(targets, dirs, int(events), int(batch), float(latency)))
+        targets, events, batch, latency, text, *dirs = sys.argv[2:]
+        asyncio.run(generate(targets, dirs, int(events), int(batch), float(latency), text == "distinct"))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "_bare":
         asyncio.run(bare(int(sys.argv[2]), sys.argv[3]))
@@ -508,6 +515,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="detection workers in topology (c)")
     parser.add_argument("--only", default="abcd", help="topologies to run, e.g. 'ad'")
     parser.add_argument("--keep", action="store_true", help="keep the working directory and its logs")
+    parser.add_argument(
+        "--distinct-text", action="store_true",
+        help="every pupil's typed text differs (a number appended); by default pupils type the scenario's texts verbatim, "
+        "which detection then scans once per set",
+    )
     args = parser.parse_args()
     report(run(args), args)
 

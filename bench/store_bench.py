@@ -113,10 +113,8 @@ def main() -> None:
             events = []
             for _ in range(args.events):
                 seqs[device] += 1
-                event = make_event(seqs[device] + index, seqs[device], f"pupil{index}")
-                if not args.repeat_text and event.WhichOneof("kind") == "typed_text":
-                    event.typed_text.text += f" {seqs[device] * 1000 + index}"
-                events.append(event)
+                mark = None if args.repeat_text else seqs[device] * 1000 + index
+                events.append(make_event(seqs[device] + index, seqs[device], f"pupil{index}", mark))
             raw = pb.AgentMessage(batch=pb.EventBatch(batch_id=seqs[device], events=events)).SerializeToString()
             raws.append(raw)
             message = pb.AgentMessage.FromString(raw)
