@@ -23,7 +23,7 @@ class EnrolmentFailed(Exception):
 
 @dataclass(frozen=True)
 class DeviceIdentity:
-    """The enrolled device: its id, and the files TLS loads its key, its certificate and the console CA from."""
+    """The enrolled device: its id, and the files TLS loads its key, certificate and the console CA from."""
 
     device_id: str
     key_path: Path
@@ -62,9 +62,7 @@ def enrol(settings: AgentSettings, timeout: float = 30.0) -> tuple[DeviceIdentit
     if not settings.enrolment_token:
         raise EnrolmentFailed("not enrolled and no enrolment token given (SAFEGUARD_AGENT_ENROLMENT_TOKEN)")
     if settings.ca_file is None or not settings.ca_file.exists():
-        raise EnrolmentFailed(
-            f"the console CA certificate is needed to enrol (SAFEGUARD_AGENT_CA_FILE={settings.ca_file})"
-        )
+        raise EnrolmentFailed(f"the console CA certificate is needed to enrol (SAFEGUARD_AGENT_CA_FILE={settings.ca_file})")
     key = ec.generate_private_key(ec.SECP256R1())
     hostname = socket.gethostname()
     csr = (
@@ -80,7 +78,7 @@ def enrol(settings: AgentSettings, timeout: float = 30.0) -> tuple[DeviceIdentit
         agent_version=VERSION,
     )
     try:
-        response = asyncio.run(_enroll(settings, request, timeout))
+        response = asyncio.run(_enroll(settings, settings.ca_file, request, timeout))
     except transport.CALL_FAILURES as error:
         raise EnrolmentFailed(transport.describe(error)) from None
     paths = _paths(settings.state_dir)
@@ -97,10 +95,11 @@ def enrol(settings: AgentSettings, timeout: float = 30.0) -> tuple[DeviceIdentit
     return _identity(response.device_id, paths), response.policy
 
 
-async def _enroll(settings: AgentSettings, request: pb.EnrollRequest, timeout: float) -> pb.EnrollResponse:
+async def _enroll(
+    settings: AgentSettings, ca_file: Path, request: pb.EnrollRequest, timeout: float
+) -> pb.EnrollResponse:
     """The Enroll call, over TLS that checks the console against the CA shipped with the installer."""
-    assert settings.ca_file is not None
-    context = transport.tls_context(settings.ca_file)
+    context = transport.tls_context(ca_file)
     async with transport.channel(settings.console_host, settings.enrol_port, context) as channel:
         return await UnaryUnaryMethod(channel, ENROLL, pb.EnrollRequest, pb.EnrollResponse)(
             request, timeout=timeout

@@ -12,7 +12,8 @@ temporaries freed. Once the agent is up (capture running, the stream to the cons
 - ``malloc_trim(0)`` returns the allocator's free pages.
 
 `limit_malloc_arenas` stops glibc giving each thread that allocates an arena of its own (eight per core at
-most by default): the agent's threads (capture, keyboard, web history, asyncio.to_thread's workers) allocate little.
+most by default): the agent's threads (capture, keyboard, web history, asyncio.to_thread's workers) allocate
+little.
 """
 
 from __future__ import annotations

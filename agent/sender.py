@@ -26,9 +26,8 @@ from safeguard_proto.v1 import agent_pb2 as pb
 log = logging.getLogger(__name__)
 
 STREAM = "/safeguard.v1.AgentService/Stream"
-CONNECT_SECONDS = (
-    20.0  # grpcio's least connect timeout: a console that does not answer is retried, not awaited
-)
+# grpcio's least connect timeout: a console that does not answer is tried again, not waited for.
+CONNECT_SECONDS = 20.0
 
 
 @dataclass
@@ -86,8 +85,7 @@ class Sender:
             if stop.is_set():
                 break
             delay = random.uniform(
-                0,
-                min(self._settings.backoff_max_seconds, self._settings.backoff_initial_seconds * 2**attempt),
+                0, min(self._settings.backoff_max_seconds, self._settings.backoff_initial_seconds * 2**attempt)
             )
             attempt = min(attempt + 1, 16)
             try:

@@ -40,7 +40,7 @@ def channel(host: str, port: int, context: ssl.SSLContext) -> Channel:
 
 
 def describe(error: BaseException) -> str:
-    """A failed call as grpcio put it, "STATUS: details"; a connection that failed or was lost is UNAVAILABLE."""
+    """A failed call as grpcio put it, "STATUS: details"; a connection failed or lost is UNAVAILABLE."""
     if isinstance(error, GRPCError):
         return f"{error.status.name}: {error.message}"
     if isinstance(error, TimeoutError):
