@@ -1,8 +1,8 @@
 """Keep the agent's resident memory to what it uses while running, not what starting it touched (Linux).
 
-Starting the agent reads far more of its libraries than it ever runs again: importing gRPC alone maps some
-13 MB of its shared library into memory, the interpreter and OpenSSL more; the memory allocator keeps the pages
-that import-time temporaries freed. Once the agent is up (capture running, the stream to the console open),
+Starting the agent reads far more of its libraries than it ever runs again (the interpreter, OpenSSL,
+protobuf's and the capture's extension modules); the memory allocator keeps the pages that import-time
+temporaries freed. Once the agent is up (capture running, the stream to the console open),
 `release_startup_memory` tells the kernel so:
 
 - clean, read-only pages of shared libraries and other mapped files (code and constants) are dropped from the
@@ -12,7 +12,8 @@ that import-time temporaries freed. Once the agent is up (capture running, the s
 - ``malloc_trim(0)`` returns the allocator's free pages.
 
 `limit_malloc_arenas` stops glibc giving each thread that allocates an arena of its own (eight per core at
-most by default): the agent's threads (capture, keyboard, web history, gRPC's pollers) allocate little.
+most by default): the agent's threads (capture, keyboard, web history, asyncio.to_thread's workers) allocate
+little.
 """
 
 from __future__ import annotations

@@ -14,15 +14,20 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import grpc
+from grpclib.const import Cardinality, Status
+from grpclib.exceptions import GRPCError, StreamTerminatedError
 
+from agent import transport
 from agent.identity import DeviceIdentity
 from agent.settings import VERSION, AgentSettings
 from agent.spool import Spool
 from safeguard_proto.v1 import agent_pb2 as pb
-from safeguard_proto.v1 import agent_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
+
+STREAM = "/safeguard.v1.AgentService/Stream"
+# grpcio's least connect timeout: a console that does not answer is tried again, not waited for.
+CONNECT_SECONDS = 20.0
 
 
 @dataclass
@@ -70,13 +75,10 @@ class Sender:
                 acked_any = await self._session(stop)
                 if acked_any:
                     attempt = 0
-            except grpc.aio.AioRpcError as error:
-                self.state.last_error = f"{error.code().name}: {error.details()}"
-                if error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+            except transport.CALL_FAILURES as error:
+                self.state.last_error = transport.describe(error)
+                if isinstance(error, GRPCError) and error.status is Status.RESOURCE_EXHAUSTED:
                     self.state.batch_size = max(1, self.state.batch_size // 2)
-                log.warning("stream ended: %s", self.state.last_error)
-            except asyncio.InvalidStateError:  # a write raced the end of the call (the console went away)
-                self.state.last_error = "the stream ended while a message was being sent"
                 log.warning("stream ended: %s", self.state.last_error)
             finally:
                 self.state.connected = False
@@ -93,21 +95,19 @@ class Sender:
 
     async def _session(self, stop: asyncio.Event) -> bool:
         identity = self._identity
-        credentials = grpc.ssl_channel_credentials(
-            root_certificates=identity.ca_pem,
-            private_key=identity.key_pem,
-            certificate_chain=identity.certificate_pem,
+        context = transport.tls_context(
+            identity.ca_path, certificate=identity.certificate_path, key=identity.key_path
         )
-        target = f"{self._settings.console_host}:{self._settings.stream_port}"
-        options = [("grpc.keepalive_time_ms", 30_000), ("grpc.keepalive_timeout_ms", 10_000)]
-        async with grpc.aio.secure_channel(target, credentials, options=options) as channel:
-            call = pb_grpc.AgentServiceStub(channel).Stream()
+        async with (
+            transport.channel(self._settings.console_host, self._settings.stream_port, context) as channel,
+            channel.request(STREAM, Cardinality.STREAM_STREAM, pb.AgentMessage, pb.ConsoleMessage) as call,
+        ):
             write_lock = asyncio.Lock()
-            await call.write(
-                pb.AgentMessage(
-                    hello=pb.Hello(agent_version=VERSION, policy_version=self._policy_version(), boot_id=self._boot_id)
-                )
+            hello = pb.Hello(
+                agent_version=VERSION, policy_version=self._policy_version(), boot_id=self._boot_id
             )
+            async with asyncio.timeout(CONNECT_SECONDS):
+                await call.send_message(pb.AgentMessage(hello=hello))
             self.state.connected = True
             self._on_connected()
             in_flight: dict[int, int] = {}  # batch_id -> last seq in it
@@ -131,11 +131,14 @@ class Sender:
                     elif body == "command":
                         result = await asyncio.to_thread(self._on_command, message.command)
                         async with write_lock:
-                            await call.write(pb.AgentMessage(command_result=result))
+                            await call.send_message(pb.AgentMessage(command_result=result))
+                # Leaving `call` with this error makes grpclib raise the console's status from the trailers
+                # instead, when it is not OK.
+                raise StreamTerminatedError("the console ended the stream")
 
             async def write() -> None:
                 sent_through = 0
-                while not stop.is_set():
+                while True:
                     self._wakeup.clear()
                     if len(in_flight) >= self._settings.batches_in_flight:
                         space.clear()
@@ -148,20 +151,24 @@ class Sender:
                     self._batch_id += 1
                     in_flight[self._batch_id] = events[-1].seq
                     async with write_lock:
-                        await call.write(pb.AgentMessage(batch=pb.EventBatch(batch_id=self._batch_id, events=events)))
+                        await call.send_message(
+                            pb.AgentMessage(batch=pb.EventBatch(batch_id=self._batch_id, events=events))
+                        )
                     sent_through = events[-1].seq
-                await call.done_writing()
 
             reader = asyncio.create_task(read())
             writer = asyncio.create_task(write())
             stopper = asyncio.create_task(stop.wait())
             try:
                 done, _ = await asyncio.wait({reader, writer, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    if task is not stopper and task.exception() is not None:
-                        raise task.exception()
+                # Neither ends but with an error; the reader's first, as it carries the console's status.
+                for task in (reader, writer):
+                    if task in done and (error := task.exception()) is not None:
+                        raise error
             finally:
                 for task in (reader, writer, stopper):
                     task.cancel()
-                call.cancel()
+                await asyncio.gather(reader, writer, stopper, return_exceptions=True)
+            # Stopping: the console drops the stream with the connection; what it has not acked is resent.
+            channel.close()
             return acked["any"]

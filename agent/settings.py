@@ -36,7 +36,9 @@ def _setting(default: Any, description: str) -> Any:
 @dataclass(init=False)
 class AgentSettings:
     # --- console -----------------------------------------------------------
-    console_host: str = _setting("localhost", "Host name of the console (must match its certificate).")
+    console_host: str = _setting(
+        "localhost", "Host name or IP address of the console (must match its certificate; IPv6 as ::1 or [::1])."
+    )
     stream_port: int = _setting(50051, "Console stream port (mTLS).")
     enrol_port: int = _setting(50052, "Console enrolment port (TLS).")
     ca_file: Path | None = _setting(None, "The console CA certificate, shipped with the installer.")

@@ -204,15 +204,17 @@ def test_a_malformed_csr_is_refused(console: ConsoleProcess) -> None:
 
 def test_a_certificate_from_another_ca_cannot_stream(console: ConsoleProcess, device: DeviceIdentity, tmp_path: Path) -> None:
     other_ca = CertificateAuthority.load_or_create(tmp_path / "other-ca", name="Someone else's CA")
-    key = serialization.load_pem_private_key(device.key_pem, password=None)
+    key = serialization.load_pem_private_key(device.key_path.read_bytes(), password=None)
     csr = (
         x509.CertificateSigningRequestBuilder()
         .subject_name(x509.Name([]))
         .sign(key, hashes.SHA256())
     )
     forged = other_ca.sign_device(csr.public_bytes(serialization.Encoding.PEM), school_id=1, days=1)
+    forged_path = tmp_path / "forged.pem"
+    forged_path.write_bytes(forged.certificate_pem)
     impostor = DeviceIdentity(
-        device_id=device.device_id, key_pem=device.key_pem, certificate_pem=forged.certificate_pem, ca_pem=device.ca_pem
+        device_id=device.device_id, key_path=device.key_path, certificate_path=forged_path, ca_path=device.ca_path
     )
     stream = Stream(console, impostor)
     with pytest.raises(grpc.RpcError) as refused:

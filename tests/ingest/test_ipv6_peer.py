@@ -1,4 +1,8 @@
-"""An agent reaching the console over IPv6 (``localhost`` is ``::1`` first on most machines) streams like any other."""
+"""An agent reaching the console over IPv6 streams like any other.
+
+The agent is given the console's IPv6 address (``::1``, named in the server certificate) rather than
+``localhost``: whether ``localhost`` resolves to ``::1`` depends on the machine's hosts file, which the agent's
+resolver (the operating system's) follows."""
 
 from __future__ import annotations
 
@@ -26,11 +30,13 @@ def test_peer_address_reads_what_grpc_reports(peer: str, address: str | None) ->
 
 def test_agent_streams_over_ipv6(tmp_path: Path, database_url: str) -> None:
     console = ConsoleProcess(data_dir=tmp_path / "console", database_url=database_url,
-                             extra_env={"SAFEGUARD_GRPC_HOST": "[::1]"})
+                             extra_env={"SAFEGUARD_GRPC_HOST": "[::1]",
+                                        "SAFEGUARD_SERVER_NAMES": '["localhost", "127.0.0.1", "::1"]'})
     console.data_dir.mkdir()
     token = prepare_school(database_url)
     console.start()
-    agent = AgentProcess(tmp_path / "agent", console, token, ["--count", "10", "--rate", "50"])
+    agent = AgentProcess(tmp_path / "agent", console, token, ["--count", "10", "--rate", "50"],
+                         extra_env={"SAFEGUARD_AGENT_CONSOLE_HOST": "::1"})
     try:
         agent.start().wait_enrolled()
         wait_for(lambda: count_rows(database_url, Event, Event.device_id == agent.device_id) >= 10,

@@ -46,7 +46,9 @@ class Stream:
     def __init__(self, console: ConsoleProcess, identity: DeviceIdentity, *, boot_id: str | None = None,
                  hello: bool = True, options: list | None = None) -> None:
         credentials = grpc.ssl_channel_credentials(
-            root_certificates=identity.ca_pem, private_key=identity.key_pem, certificate_chain=identity.certificate_pem
+            root_certificates=identity.ca_path.read_bytes(),
+            private_key=identity.key_path.read_bytes(),
+            certificate_chain=identity.certificate_path.read_bytes(),
         )
         self.channel = grpc.secure_channel(f"localhost:{console.grpc_port}", credentials, options=options or [])
         self._outgoing: queue.Queue[pb.AgentMessage | None] = queue.Queue()

@@ -111,6 +111,7 @@ class AgentProcess(ManagedProcess):
     console: ConsoleProcess
     token: str = ""
     args: list[str] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen | None = None
 
     def start(self) -> AgentProcess:
@@ -122,6 +123,7 @@ class AgentProcess(ManagedProcess):
             "SAFEGUARD_AGENT_STREAM_PORT": str(self.console.grpc_port),
             "SAFEGUARD_AGENT_ENROL_PORT": str(self.console.enrol_port),
             "SAFEGUARD_AGENT_BACKOFF_MAX_SECONDS": "1",
+            **self.extra_env,
         }
         self.launch([sys.executable, "-m", "agent", "run", "--simulate", *self.args], env)
         return self
