@@ -7,11 +7,12 @@ the same `prepare_set`/`write_set` as the embedded bus and ack the messages only
 commit. A redelivered message is harmless: `write_prepared` skips seqs the device already stored.
 
 Skipping by stored-through seq needs each device's batches committed in order, but two
-workers may hold two batches of one device at once. The stream keeps work-queue
-retention (an acked message is deleted), so a batch that does not follow on from what the
-device has stored is committed only when no earlier message of its device is left in the
-stream; otherwise it is handed back (nak with a delay) to be taken again later. A gap that
-remains when nothing earlier is left is real (the agent dropped events from a full spool).
+workers may hold two batches of one device at once. A batch that does not follow on from what
+the device has stored waits in the worker that took it (with its device's later batches) until
+the other worker has committed the earlier one. The stream keeps work-queue retention (an acked
+message is deleted), so a gap that lasts is checked against the stream: when no earlier message
+of its device is left, it is real (the agent dropped events from a full spool) and the batch is
+committed.
 """
 
 from __future__ import annotations
@@ -148,10 +149,11 @@ class NatsBus:
             await self._client.drain()
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Taken:
     message: Msg
     batch: DeviceBatch
+    waiting_since: float = 0.0  # monotonic time first found not to follow on, or last checked; 0: not yet
 
     @property
     def stream_seq(self) -> int:
@@ -172,6 +174,7 @@ class DetectionWorker:
         max_batches: int = 1000,
         max_events: int = 10_000,
         retry_seconds: float = 0.2,
+        gap_check_seconds: float = 5.0,
     ) -> None:
         self._url = url
         self._sessions = sessions
@@ -182,7 +185,9 @@ class DetectionWorker:
         self._max_events = max_events
         self._fetch = min(max_batches, 64)  # messages per fetch: adapted to keep a set within max_events
         self._retry_seconds = retry_seconds
+        self._gap_check_seconds = gap_check_seconds
         self._pending_checked = 0.0
+        self._waiting: list[_Taken] = []  # taken, but behind an earlier batch of the device; oldest first
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set; the set in hand is committed and acked before returning."""
@@ -202,17 +207,20 @@ class DetectionWorker:
         try:
             while not stop.is_set():
                 try:
-                    messages = await subscription.fetch(self._fetch, timeout=1.0)
+                    # While batches wait for another worker's commit, look again soon whether it happened.
+                    messages = await subscription.fetch(self._fetch, timeout=0.05 if self._waiting else 1.0)
                 except (TimeoutError, asyncio.TimeoutError):
-                    continue
+                    messages = []
                 except NatsError as error:
                     log.warning("fetching from JetStream failed: %r", error)
                     await asyncio.sleep(self._retry_seconds)
                     continue
                 events = await self._handle(jetstream, messages)
                 if events:  # the next fetch: as many messages as fit the budget at this set's events per message
-                    self._fetch = max(1, min(self._max_batches, self._max_events * len(messages) // events))
+                    budget = min(self._max_batches, self._max_events * len(messages) // events)
+                    self._fetch = max(1, budget - len(self._waiting))
                 await self._report_pending(subscription)
+            await self._hand_back(self._waiting)
         finally:
             try:
                 await client.flush(timeout=5)  # the acks of the last set; unsent ones mean a redelivery
@@ -221,26 +229,27 @@ class DetectionWorker:
             await client.close()
 
     async def _handle(self, jetstream: JetStreamContext, messages: list[Msg]) -> int:
-        """Store what can be stored in order, hand back the rest; returns the events taken."""
-        taken: list[_Taken] = []
+        """Store what the waiting and the new batches can store in order, keep the rest waiting; returns the
+        new batches' events."""
+        new: list[_Taken] = []
         for message in messages:
             try:
-                taken.append(_Taken(message, decode(message.subject, message.data, message.headers)))
+                new.append(_Taken(message, decode(message.subject, message.data, message.headers)))
             except BadMessage as error:
                 log.error("dropping a message that is not a batch: %s", error)
                 await message.term()
+        events = sum(len(item.batch.events) for item in new)
+        taken = sorted(self._waiting + new, key=lambda item: item.stream_seq)
+        self._waiting = []
         if not taken:
-            return 0
-        events = sum(len(item.batch.events) for item in taken)
-        taken.sort(key=lambda item: item.stream_seq)
+            return events
         try:
             stored = await asyncio.to_thread(self._stored_through, {item.batch.device_id for item in taken})
-            ready, later = await self._in_order(jetstream, taken, stored)
+            ready, self._waiting = await self._in_order(jetstream, taken, stored)
         except Exception:
             log.exception("could not order %d batches; handing them back", len(taken))
             await self._hand_back(taken)
             return events
-        await self._hand_back(later)
         if not ready:
             return events
         batches = [item.batch for item in ready]
@@ -260,28 +269,39 @@ class DetectionWorker:
     async def _in_order(
         self, jetstream: JetStreamContext, taken: list[_Taken], stored: dict[str, int]
     ) -> tuple[list[_Taken], list[_Taken]]:
+        """The batches that follow on from what their device has stored (in stream order), and the rest."""
         ready: list[_Taken] = []
-        later: list[_Taken] = []
+        waiting: list[_Taken] = []
         through = dict(stored)
         last_ready: dict[str, int] = {}  # device -> stream seq of its last batch in `ready`
-        held: set[str] = set()
+        gaps: dict[str, _Taken] = {}  # device -> its first batch that does not follow on
+        now = time.monotonic()
         for item in taken:
             device_id = item.batch.device_id
             if device_id not in through:
                 log.error("dropping a batch of unknown device %s", device_id)
                 await item.message.term()
                 continue
-            follows_on = item.batch.events[0].seq <= through[device_id] + 1
-            if device_id in held or not (
-                follows_on or await self._nothing_earlier(jetstream, item, after=last_ready.get(device_id, 0))
-            ):
-                held.add(device_id)
-                later.append(item)
+            if device_id in gaps or item.batch.events[0].seq > through[device_id] + 1:
+                gaps.setdefault(device_id, item)
+                item.waiting_since = item.waiting_since or now
+                waiting.append(item)
                 continue
             ready.append(item)
             last_ready[device_id] = item.stream_seq
             through[device_id] = max(through[device_id], item.batch.events[-1].seq)
-        return ready, later
+        # Usually the other worker is committing the earlier batch; a gap that lasts may be real.
+        due = [item for item in gaps.values() if now - item.waiting_since >= self._gap_check_seconds]
+        earlier = await asyncio.gather(
+            *(self._nothing_earlier(jetstream, item, after=last_ready.get(item.batch.device_id, 0)) for item in due)
+        )
+        for item, nothing_earlier in zip(due, earlier):
+            if nothing_earlier:
+                waiting.remove(item)
+                ready.append(item)  # after its device's other ready batches: the order is kept
+            else:
+                item.waiting_since = now
+        return ready, waiting
 
     @staticmethod
     async def _nothing_earlier(jetstream: JetStreamContext, item: _Taken, *, after: int) -> bool:

@@ -133,12 +133,12 @@ def _device_in(sessions: sessionmaker[Session], school_id: int) -> str:
     return device_id
 
 
-def test_sqlite_values_are_what_sqlalchemy_would_write():
+def test_row_values_are_what_sqlalchemy_would_write():
     from datetime import datetime
 
     from sqlalchemy.dialects import sqlite
 
-    from console.ingest.service import _ALERTS, _bind_processor, _event_values, _sqlite_event_values, _sqlite_time
+    from console.ingest.service import _ALERTS, _bind_processor, _event_values, _event_values_json, _sqlite_time
 
     events = [
         pb.Event(typed_text=pb.TypedText(text="x", application='Wörd "q" \u2028\x00', window_title="\U0001F600", pasted=True)),
@@ -152,7 +152,7 @@ def test_sqlite_values_are_what_sqlalchemy_would_write():
     for event in [*events, visited]:
         kind = event.WhichOneof("kind")
         text, detail = _event_values(event, kind)
-        assert _sqlite_event_values(event, kind) == (text, json.dumps(detail))
+        assert _event_values_json(event, kind) == (text, json.dumps(detail))
     for seconds, nanos in ((0, 0), (1_795_440_768, 999_999_999), (-5, 123_000), (253_402_300_799, 1000)):
         stamp = pb.Event().time
         stamp.seconds, stamp.nanos = seconds, nanos
@@ -165,11 +165,11 @@ def test_sqlite_values_are_what_sqlalchemy_would_write():
 def test_alert_evidence_is_written_as_json_dumps_would():
     from sqlalchemy.dialects import sqlite
 
-    from console.ingest.service import _ALERTS, _sqlite_insert_plan
+    from console.ingest.service import _ALERTS, _insert_plan
 
     dialect = sqlite.dialect()
     keys = tuple(column.key for column in _ALERTS.columns if column.key != "id")
-    [(_, _, process)] = [c for c in _sqlite_insert_plan(_ALERTS, dialect, keys)[1] if c[0] == "evidence"]
+    [(_, _, process)] = [c for c in _insert_plan(_ALERTS, dialect, keys)[1] if c[0] == "evidence"]
     for value in ({"deleted": False, "url": 'a"\u00e9\U0001F600', "hits": [{"start": 0, "end": 3}], "model_score": 0.345,
                    "none": None, "nan": float("nan"), "features": ["x"]}, {}, [1, "a"]):
         assert process(value) == json.dumps(value)
