@@ -16,6 +16,7 @@ from PIL import Image
 from safeguard_proto.v1 import agent_pb2 as pb
 
 from agent.capture.desktop import DesktopCapture
+from agent.capture.window import X11Windows
 from agent.settings import AgentSettings
 
 pytestmark = pytest.mark.x11
@@ -271,6 +272,52 @@ def test_focus_change_ends_text_and_policy_applies_live(capture, windows) -> Non
     assert "private" not in captured and "hidden" not in captured
     assert "Terminal" not in [e.window_focus.title for e in events.of("window_focus")]
     assert len(events.of("screenshot")) == 1
+
+
+def test_focus_and_title_changes_are_reported_not_polled(
+    display: str, windows: Windows, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """X11 says when the focus may have changed (FocusIn with no window manager, as here; a window manager's
+    _NET_ACTIVE_WINDOW) or the focused window's title did: the focused window is asked for then, not polled."""
+    from Xlib import Xatom
+    from Xlib import display as xdisplay
+
+    asked: list[float] = []
+    active = X11Windows.active
+    monkeypatch.setattr(X11Windows, "active", lambda self: asked.append(time.monotonic()) or active(self))
+    first, _ = windows.open("First")
+    second, _ = windows.open("Second")
+    settings = AgentSettings(
+        state_dir=tmp_path, window_poll_seconds=0.05, history_paths=[tmp_path / "no-browser" / "History"]
+    )
+    desktop = DesktopCapture(settings)
+    desktop.apply_policy(policy())
+    events = Collector()
+    desktop.start(events)
+    connection = xdisplay.Display()
+    net_active = connection.intern_atom("_NET_ACTIVE_WINDOW")
+    root = connection.screen().root
+    try:
+        xdotool("windowfocus", "--sync", first)
+        events.wait("window_focus", lambda e: e.window_focus.title == "First")
+        time.sleep(0.3)
+        before = len(asked)
+        time.sleep(1)
+        assert len(asked) == before  # nothing changed, nothing asked
+
+        xdotool("windowfocus", "--sync", second)
+        events.wait("window_focus", lambda e: e.window_focus.title == "Second")
+        xdotool("set_window", "--name", "Second, renamed", second)
+        renamed = events.wait("window_focus", lambda e: e.window_focus.title == "Second, renamed")
+
+        # A window manager marks the first window active (the input focus stays where it is).
+        root.change_property(net_active, Xatom.WINDOW, 32, [int(first)])
+        connection.flush()
+        events.wait("window_focus", lambda e: e.seq > renamed.seq and e.window_focus.title == "First")
+    finally:
+        root.delete_property(net_active)
+        connection.close()
+        desktop.stop()
 
 
 def test_screenshot_command(capture) -> None:
