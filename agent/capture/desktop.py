@@ -19,6 +19,7 @@ from pathlib import Path
 
 from safeguard_proto.v1 import agent_pb2 as pb
 
+from agent import memory
 from agent.capture.base import Emit
 from agent.capture.keyboard import KeyboardSource, TextBuffer, Typed
 from agent.capture.screen import grab
@@ -269,6 +270,7 @@ class DesktopCapture:
         shot.reason = reason
         shot.trigger_seq = trigger_seq
         self._emit(pb.Event(screenshot=shot))
+        memory.release_unused_memory()
         return ""
 
     # --- web ------------------------------------------------------------------

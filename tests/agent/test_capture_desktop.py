@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 from safeguard_proto.v1 import agent_pb2 as pb
 
+from agent import memory
 from agent.capture.desktop import DesktopCapture
 from agent.capture.window import X11Windows
 from agent.settings import AgentSettings
@@ -340,6 +341,15 @@ def test_screenshot_command(capture) -> None:
 
     unsupported = desktop.handle_command(pb.Command(command_id="c-4"))
     assert (unsupported.ok, unsupported.detail) == (False, "unsupported command")
+
+
+def test_memory_is_released_after_each_screenshot(capture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pillow's libraries and the image's freed buffers go back to the kernel once the screenshot is spooled."""
+    desktop, events = capture
+    released: list[int] = []
+    monkeypatch.setattr(memory, "release_unused_memory", lambda: released.append(len(events.events)) or 0)
+    assert desktop.handle_command(pb.Command(command_id="c-1", take_screenshot=pb.TakeScreenshot())).ok
+    assert released == [len(events.of("screenshot"))] == [1]  # after the screenshot was emitted
 
 
 def test_start_without_display_fails_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
