@@ -276,25 +276,19 @@ def test_focus_change_ends_text_and_policy_applies_live(capture, windows) -> Non
 
 
 def test_focus_and_title_changes_are_reported_not_polled(
-    display: str, windows: Windows, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    capture, windows: Windows, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """X11 says when the focus may have changed (FocusIn with no window manager, as here; a window manager's
     _NET_ACTIVE_WINDOW) or the focused window's title did: the focused window is asked for then, not polled."""
     from Xlib import Xatom
     from Xlib import display as xdisplay
 
+    _desktop, events = capture
     asked: list[float] = []
     active = X11Windows.active
     monkeypatch.setattr(X11Windows, "active", lambda self: asked.append(time.monotonic()) or active(self))
-    first, _ = windows.open("First")
+    first, _ = windows.open("First")  # opened after the capture started: watched from its creation
     second, _ = windows.open("Second")
-    settings = AgentSettings(
-        state_dir=tmp_path, window_poll_seconds=0.05, history_paths=[tmp_path / "no-browser" / "History"]
-    )
-    desktop = DesktopCapture(settings)
-    desktop.apply_policy(policy())
-    events = Collector()
-    desktop.start(events)
     connection = xdisplay.Display()
     net_active = connection.intern_atom("_NET_ACTIVE_WINDOW")
     root = connection.screen().root
@@ -318,7 +312,6 @@ def test_focus_and_title_changes_are_reported_not_polled(
     finally:
         root.delete_property(net_active)
         connection.close()
-        desktop.stop()
 
 
 def test_screenshot_command(capture) -> None:
