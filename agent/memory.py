@@ -2,8 +2,9 @@
 
 Starting the agent reads far more of its libraries than it ever runs again (the interpreter, OpenSSL,
 protobuf's and the capture's extension modules); the memory allocator keeps the pages that import-time
-temporaries freed. Once the agent is up (capture running, the stream to the console open),
-`release_startup_memory` tells the kernel so:
+temporaries freed. A screenshot does the same on a smaller scale (Pillow and its codecs, the screen's strips
+and the image, freed once it is encoded). Once the agent is up (capture running, the stream to the console
+open), and after each screenshot, `release_unused_memory` tells the kernel so:
 
 - clean, read-only pages of shared libraries and other mapped files (code and constants) are dropped from the
   process with ``madvise(MADV_DONTNEED)``; they stay in the page cache, and any the agent runs again come back
@@ -67,7 +68,7 @@ def clean_file_mappings(smaps: str) -> list[tuple[int, int]]:
     return found
 
 
-def release_startup_memory() -> int:
+def release_unused_memory() -> int:
     """Drop clean file pages from the resident set and trim the allocator; returns the bytes advised away."""
     libc = _libc()
     if libc is None:

@@ -128,7 +128,7 @@ class Agent:
         """The stream to the console is open: start-up is over, its memory can go (once)."""
         if not self._startup_released:
             self._startup_released = True
-            released = memory.release_startup_memory()
+            released = memory.release_unused_memory()
             log.info("released %.1f MB of start-up pages", released / 1024 / 1024)
 
     async def run(self, stop: asyncio.Event) -> None:

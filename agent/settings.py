@@ -58,7 +58,9 @@ class AgentSettings:
     backoff_max_seconds: float = _setting(60.0, "Longest reconnect delay (with full jitter).")
 
     # --- capture -----------------------------------------------------------
-    window_poll_seconds: float = _setting(0.5, "How often the focused window is checked.")
+    window_poll_seconds: float = _setting(
+        0.5, "How often the focused window is checked on Windows and macOS (X11 reports each change)."
+    )
     text_max_length: int = _setting(1000, "Typed text longer than this is sent as one event and a new one begun.")
     history_paths: list[Path] = _setting(
         [], "Browser history files to watch (History or places.sqlite) instead of the browsers' usual places."

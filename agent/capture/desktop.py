@@ -1,9 +1,10 @@
 """Real capture on a desktop: typed text, window focus, web history and screenshots, under the live policy.
 
-Threads: pynput's listener feeds the text buffer; watchdog's observer reads browser history; one worker
-thread polls the focused window, ends text at pauses, and does every emission that may be slow (a text
-event that hits the prefilter is followed by a screenshot). Keystroke callbacks only queue work, because
-Windows silently removes a keyboard hook that is slow to return.
+Threads: pynput's listener feeds the text buffer; watchdog's observer reads browser history; on X11 a
+thread waits for the window system's notice that the focus or the focused title may have changed (Windows
+and macOS give none: there the worker polls); one worker thread ends text at pauses and does every emission
+that may be slow (a text event that hits the prefilter is followed by a screenshot). Keystroke callbacks
+only queue work, because Windows silently removes a keyboard hook that is slow to return.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from pathlib import Path
 
 from safeguard_proto.v1 import agent_pb2 as pb
 
+from agent import memory
 from agent.capture.base import Emit
 from agent.capture.keyboard import KeyboardSource, TextBuffer, Typed
 from agent.capture.screen import grab
 from agent.capture.web import Cursors, HistoryFile, Visit, WebSource, discover, history_file
-from agent.capture.window import WindowInfo, WindowSystem, open_window_system
+from agent.capture.window import FocusChanges, WindowInfo, WindowSystem, open_window_system
 from agent.policy import SCREENSHOT_QUALITY, LivePolicy, Source
 from agent.settings import AgentSettings
 
@@ -45,6 +47,8 @@ class DesktopCapture:
         self._work: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._emit: Emit | None = None
         self._worker: threading.Thread | None = None
+        self._changes: FocusChanges | None = None
+        self._watcher: threading.Thread | None = None
         self._key_windows: WindowSystem | None = None  # opened on the keyboard listener's own thread
         self._history_overrides = [history_file(path) for path in settings.history_paths]
         self._keyboard = KeyboardSource(
@@ -67,9 +71,15 @@ class DesktopCapture:
     def start(self, emit: Emit) -> None:
         self._emit = emit
         windows = open_window_system()  # opened here so that a missing display fails start() itself
-        self._worker = threading.Thread(
-            target=self._run, args=(windows,), name="desktop-capture", daemon=True
-        )
+        self._changes = windows.changes()
+        polled: WindowSystem | None = windows
+        if self._changes is not None:
+            self._watcher = threading.Thread(
+                target=self._watch, args=(windows, self._changes), name="window-focus", daemon=True
+            )
+            self._watcher.start()
+            polled = None
+        self._worker = threading.Thread(target=self._run, args=(polled,), name="desktop-capture", daemon=True)
         self._worker.start()
         self._keyboard.start()
         self._web.start()
@@ -77,6 +87,10 @@ class DesktopCapture:
     def stop(self) -> None:
         self._keyboard.stop()
         self._web.stop()
+        if self._watcher is not None and self._changes is not None:
+            self._changes.interrupt()
+            self._watcher.join()
+            self._watcher = None
         self._flush()
         self._work.put(None)
         if self._worker is not None:
@@ -103,7 +117,7 @@ class DesktopCapture:
         return self._key_windows
 
     def _on_key(self) -> bool:
-        """Before each keystroke: notice a focus change the poll has not seen yet; say whether to record it.
+        """Before each keystroke: notice a focus change not yet seen; say whether to record it.
 
         The window is asked for at the first keystroke of a piece of text and after a break in typing (a
         person needs one to switch windows), not on every keystroke: that would double the agent's CPU.
@@ -154,7 +168,17 @@ class DesktopCapture:
 
     # --- the worker thread --------------------------------------------------
 
-    def _run(self, windows: WindowSystem) -> None:
+    def _watch(self, windows: WindowSystem, changes: FocusChanges) -> None:
+        try:
+            self._observe(windows.active())
+            while changes.wait():
+                self._observe(windows.active())
+        finally:
+            windows.close()
+
+    def _run(self, windows: WindowSystem | None) -> None:
+        """Jobs, text ended at pauses, new history files; and the focused window polled, when ``windows`` is
+        given."""
         poll = self._settings.window_poll_seconds
         next_poll = time.monotonic()
         next_rescan = next_poll + self._settings.history_rescan_seconds
@@ -169,7 +193,8 @@ class DesktopCapture:
                 now = time.monotonic()
                 if now >= next_poll:
                     next_poll = now + poll
-                    self._observe(windows.active())
+                    if windows is not None:
+                        self._observe(windows.active())
                 if now >= next_rescan:
                     next_rescan = now + self._settings.history_rescan_seconds
                     self._web.rescan()
@@ -178,7 +203,8 @@ class DesktopCapture:
                 except Exception:
                     log.exception("capture job failed")  # one bad event must not stop capture
         finally:
-            windows.close()
+            if windows is not None:
+                windows.close()
 
     def _end_paused_text(self) -> None:
         with self._lock:
@@ -244,6 +270,7 @@ class DesktopCapture:
         shot.reason = reason
         shot.trigger_seq = trigger_seq
         self._emit(pb.Event(screenshot=shot))
+        memory.release_unused_memory()
         return ""
 
     # --- web ------------------------------------------------------------------

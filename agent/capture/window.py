@@ -1,11 +1,13 @@
 """The focused window, password fields and the clipboard, behind one small interface per window system.
 
 `open_window_system()` picks X11 (python-xlib, EWMH), Windows (ctypes on user32) or macOS (AppKit, Quartz).
-Instances are not thread-safe: each thread that asks opens its own.
+Instances are not thread-safe: each thread that asks opens its own. On X11 the window system says when the focus
+or the focused window's title may have changed (`changes`); elsewhere the focused window is polled.
 """
 
 from __future__ import annotations
 
+import os
 import select
 import sys
 import time
@@ -34,7 +36,18 @@ class WindowSystem(Protocol):
     def clipboard_text(self) -> str:
         """The text on the clipboard, or "" if there is none."""
 
+    def changes(self) -> FocusChanges | None:
+        """Start noticing focus and title changes; None where the platform gives no such notice (poll `active`)."""
+
     def close(self) -> None: ...
+
+
+class FocusChanges(Protocol):
+    def wait(self) -> bool:
+        """Block until the focused window or its title may have changed (True) or `interrupt` is called (False)."""
+
+    def interrupt(self) -> None:
+        """Make `wait` return False, now or at its next call; callable from any thread."""
 
 
 def open_window_system() -> WindowSystem:
@@ -89,6 +102,12 @@ class X11Windows:
         self._clip_window: Any = None
         self._processes = _Processes()
         self._toplevels: dict[int, Any] = {}  # focus window id -> its titled toplevel
+        # Asked for on the root window and every top-level window once `changes` is called: FocusIn where the
+        # input focus moves (no window manager), property changes for _NET_ACTIVE_WINDOW (on the root) and titles.
+        self._watched_events = X.FocusChangeMask | X.PropertyChangeMask
+        self._watching = False
+        self._titled = 0  # the titled toplevel that `active` last found, whose title changes are watched
+        self._interrupt_read = self._interrupt_write = -1
 
     def active(self) -> WindowInfo | None:
         """Two or three round trips to the X server: this runs on every keystroke."""
@@ -100,9 +119,12 @@ class X11Windows:
                 if len(self._toplevels) > 256:
                     self._toplevels.clear()
                 self._toplevels[focus] = self._toplevel(focus)
+                if self._watching and self._toplevels[focus] is not None:
+                    self._watch(self._toplevels[focus])  # a client window inside a window manager's frame
             window = self._toplevels[focus]
             if window is None:
                 return None
+            self._titled = window.id
             return self._processes.window(window.id, self._title(window), lambda: self._pid(window))
         except self._XError:
             return None  # the window went away while we looked at it
@@ -144,6 +166,53 @@ class X11Windows:
                     return int(client.value[0])
         return 0
 
+    def changes(self) -> X11Windows:
+        X = self._X
+        self._interrupt_read, self._interrupt_write = os.pipe()
+        self._watching = True
+        # SubstructureNotify: CreateNotify for each new top-level window, to watch it too.
+        self._root.change_attributes(event_mask=self._watched_events | X.SubstructureNotifyMask)
+        for window in self._root.query_tree().children:
+            self._watch(window)
+        self._display.flush()
+        return self
+
+    def _watch(self, window: Any) -> None:
+        # A window may be gone by the time the server reads this: its BadWindow error is ignored.
+        window.change_attributes(event_mask=self._watched_events, onerror=self._ignored_error)
+
+    def _ignored_error(self, error: Any, request: Any) -> None:
+        pass
+
+    def wait(self) -> bool:
+        display = self._display
+        while True:
+            changed = False
+            while display.pending_events():  # also what came in during the last `active`'s round trips
+                changed = self._is_change(display.next_event()) or changed
+            if changed:
+                return True
+            display.flush()
+            readable, _, _ = select.select([display.fileno(), self._interrupt_read], [], [])
+            if self._interrupt_read in readable:
+                return False
+
+    def _is_change(self, event: Any) -> bool:
+        X = self._X
+        if event.type == X.FocusIn:
+            return True
+        if event.type == X.CreateNotify:
+            self._watch(event.window)
+            return True  # it may have taken the focus before it was watched
+        if event.type == X.PropertyNotify:
+            if event.window.id == self._root.id:
+                return bool(event.atom == self._net_active)
+            return event.window.id == self._titled and event.atom in (self._net_name, self._Xatom.WM_NAME)
+        return False
+
+    def interrupt(self) -> None:
+        os.write(self._interrupt_write, b"\0")
+
     def password_focused(self) -> bool:
         return False
 
@@ -170,6 +239,9 @@ class X11Windows:
 
     def close(self) -> None:
         self._display.close()
+        if self._watching:
+            os.close(self._interrupt_read)
+            os.close(self._interrupt_write)
 
 
 class Win32Windows:
@@ -242,6 +314,9 @@ class Win32Windows:
         finally:
             self._user32.CloseClipboard()
 
+    def changes(self) -> None:
+        return None
+
     def close(self) -> None:
         pass  # nothing held between calls
 
@@ -292,6 +367,9 @@ class MacWindows:
     def clipboard_text(self) -> str:
         pasteboard = self._appkit.NSPasteboard.generalPasteboard()
         return str(pasteboard.stringForType_(self._appkit.NSPasteboardTypeString) or "")
+
+    def changes(self) -> None:
+        return None
 
     def close(self) -> None:
         pass  # nothing held between calls

@@ -15,7 +15,9 @@ import pytest
 from PIL import Image
 from safeguard_proto.v1 import agent_pb2 as pb
 
+from agent import memory
 from agent.capture.desktop import DesktopCapture
+from agent.capture.window import X11Windows
 from agent.settings import AgentSettings
 
 pytestmark = pytest.mark.x11
@@ -273,6 +275,45 @@ def test_focus_change_ends_text_and_policy_applies_live(capture, windows) -> Non
     assert len(events.of("screenshot")) == 1
 
 
+def test_focus_and_title_changes_are_reported_not_polled(
+    capture, windows: Windows, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """X11 says when the focus may have changed (FocusIn with no window manager, as here; a window manager's
+    _NET_ACTIVE_WINDOW) or the focused window's title did: the focused window is asked for then, not polled."""
+    from Xlib import Xatom
+    from Xlib import display as xdisplay
+
+    _desktop, events = capture
+    asked: list[float] = []
+    active = X11Windows.active
+    monkeypatch.setattr(X11Windows, "active", lambda self: asked.append(time.monotonic()) or active(self))
+    first, _ = windows.open("First")  # opened after the capture started: watched from its creation
+    second, _ = windows.open("Second")
+    connection = xdisplay.Display()
+    net_active = connection.intern_atom("_NET_ACTIVE_WINDOW")
+    root = connection.screen().root
+    try:
+        xdotool("windowfocus", "--sync", first)
+        events.wait("window_focus", lambda e: e.window_focus.title == "First")
+        time.sleep(0.3)
+        before = len(asked)
+        time.sleep(1)
+        assert len(asked) == before  # nothing changed, nothing asked
+
+        xdotool("windowfocus", "--sync", second)
+        events.wait("window_focus", lambda e: e.window_focus.title == "Second")
+        xdotool("set_window", "--name", "Second, renamed", second)
+        renamed = events.wait("window_focus", lambda e: e.window_focus.title == "Second, renamed")
+
+        # A window manager marks the first window active (the input focus stays where it is).
+        root.change_property(net_active, Xatom.WINDOW, 32, [int(first)])
+        connection.flush()
+        events.wait("window_focus", lambda e: e.seq > renamed.seq and e.window_focus.title == "First")
+    finally:
+        root.delete_property(net_active)
+        connection.close()
+
+
 def test_screenshot_command(capture) -> None:
     desktop, events = capture
     result = desktop.handle_command(
@@ -293,6 +334,15 @@ def test_screenshot_command(capture) -> None:
 
     unsupported = desktop.handle_command(pb.Command(command_id="c-4"))
     assert (unsupported.ok, unsupported.detail) == (False, "unsupported command")
+
+
+def test_memory_is_released_after_each_screenshot(capture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pillow's libraries and the image's freed buffers go back to the kernel once the screenshot is spooled."""
+    desktop, events = capture
+    released: list[int] = []
+    monkeypatch.setattr(memory, "release_unused_memory", lambda: released.append(len(events.events)) or 0)
+    assert desktop.handle_command(pb.Command(command_id="c-1", take_screenshot=pb.TakeScreenshot())).ok
+    assert released == [len(events.of("screenshot"))] == [1]  # after the screenshot was emitted
 
 
 def test_start_without_display_fails_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

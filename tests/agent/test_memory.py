@@ -1,4 +1,4 @@
-"""Releasing start-up memory touches only clean, private, read-only file mappings."""
+"""Releasing unused memory touches only clean, private, read-only file mappings."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def test_only_clean_private_read_only_file_mappings() -> None:
 def test_release_keeps_the_process_working() -> None:
     import grpc  # a big library, mapped and partly read
 
-    assert memory.release_startup_memory() > 0
+    assert memory.release_unused_memory() > 0
     assert grpc.StatusCode.OK.name == "OK"  # its pages come back on use
     # glibc accepts M_ARENA_MAX; elsewhere (musl) there is nothing to apply. `in (True, False)` could not fail.
     assert memory.limit_malloc_arenas() is (platform.libc_ver()[0] == "glibc")
