@@ -98,7 +98,7 @@ class PreparedSet:
     rows: list[_BatchRows]
     prior: defaultdict[tuple[int, str, str], int]  # alerts per subject when prepared (SQLite) or empty
     alerts_seen_through_id: int | None  # SQLite: the largest alert id of the snapshot `prior` was counted in
-    alert_plan: tuple[str, list[tuple[str, Any, Any]]] | None  # how the alert rows were converted
+    alert_plan: list[tuple[str, Any, Any]] | None  # how the alert rows were converted
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -191,15 +191,15 @@ def _event_values(event: pb.Event, kind: str) -> tuple[str, dict[str, Any]]:
     return text, detail
 
 
-_INSERTS: dict[tuple[str, str, tuple[str, ...]], tuple[str, list[tuple[str, Any, Any]]] | None] = {}
+_INSERTS: dict[tuple[str, str, tuple[str, ...], frozenset[str]], list[tuple[str, Any, Any]] | None] = {}
 
 
 def _insert_plan(
     table, dialect, keys: tuple[str, ...], converted: frozenset[str] = frozenset()
-) -> tuple[str, list[tuple[str, Any, Any]]] | None:
-    """INSERT head (up to VALUES) and, per column, (row key, scalar default, bind processor) for rows with these
-    keys, the `converted` ones given as the driver takes them (no processor); None when a missing column has a
-    default only SQLAlchemy can compute (then the Core path is taken)."""
+) -> list[tuple[str, Any, Any]] | None:
+    """Per column to insert, (row key, scalar default, bind processor) for rows with these keys, the `converted`
+    ones given as the driver takes them (no processor); None when a missing column has a default only
+    SQLAlchemy can compute (then the Core path is taken)."""
     cache_key = (table.name, dialect.name, keys, converted)
     if cache_key in _INSERTS:
         return _INSERTS[cache_key]
@@ -215,8 +215,8 @@ def _insert_plan(
             _INSERTS[cache_key] = None
             return None
         plan.append((column.key, default, None if column.key in converted else _bind_processor(column, dialect)))
-    _INSERTS[cache_key] = _insert_head(dialect, table.name, [table.columns[key].name for key, _, _ in plan]), plan
-    return _INSERTS[cache_key]
+    _INSERTS[cache_key] = plan
+    return plan
 
 
 def _bind_processor(column, dialect):
@@ -227,35 +227,31 @@ def _bind_processor(column, dialect):
     return process
 
 
-def _insert_head(dialect, table: str, columns: Sequence[str]) -> str:
+def _insert_rows(session: Session, table, keys: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """Rows of values already converted for the driver (JSON as text), with the driver directly: SQLAlchemy's
+    and the drivers' per-row parameter handling cost more than the inserts themselves.
+
+    SQLite: as many rows per INSERT as it takes parameters, so that it inserts them in one call that releases
+    the GIL once (executemany takes the GIL back after every row, and each time waited for it while the next
+    set was being prepared in another thread). PostgreSQL: one ``COPY``."""
+    dialect = session.get_bind().dialect
     quote = dialect.identifier_preparer.quote
-    return f"INSERT INTO {quote(table)} ({', '.join(quote(column) for column in columns)})"
-
-
-def _sqlite_insert(session: Session, head: str, rows: list[tuple[Any, ...]]) -> None:
-    """`head` VALUES (...), (...), ...: as many rows per statement as SQLite takes parameters, so that SQLite
-    inserts them in one call that releases the GIL once. The driver's executemany takes the GIL back after
-    every row, and each time waits for it while the next set is being prepared in another thread: that made
-    the write several times slower than its own CPU."""
+    columns = ", ".join(quote(table.columns[key].name) for key in keys)
     driver = session.connection().connection.driver_connection
-    width = len(rows[0])
-    per_statement = max(1, min(driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER), 32_766) // width)
-    one = f"({', '.join('?' * width)})"
     cursor = driver.cursor()
+    if dialect.name != "sqlite":
+        with cursor.copy(f"COPY {quote(table.name)} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    per_statement = max(1, min(driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER), 32_766) // len(keys))
+    one = f"({', '.join('?' * len(keys))})"
     for start in range(0, len(rows), per_statement):
         chunk = rows[start : start + per_statement]
-        cursor.execute(f"{head} VALUES {', '.join([one] * len(chunk))}", [value for row in chunk for value in row])
-
-
-def _copy(session: Session, table, keys: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
-    """PostgreSQL: the rows (values converted, JSON as text) in one ``COPY``. An executemany costs a pipelined
-    statement and SQLAlchemy's and psycopg's parameter handling per row: most of the write's CPU."""
-    quote = session.get_bind().dialect.identifier_preparer.quote
-    columns = ", ".join(quote(table.columns[key].name) for key in keys)
-    cursor = session.connection().connection.driver_connection.cursor()
-    with cursor.copy(f"COPY {quote(table.name)} ({columns}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
+        cursor.execute(
+            f"INSERT INTO {quote(table.name)} ({columns}) VALUES {', '.join([one] * len(chunk))}",
+            [value for row in chunk for value in row],
+        )
 
 
 # json.dumps's own encoder (same separators, ASCII, NaN allowed), made once: json.dumps makes one per call, which
@@ -455,7 +451,7 @@ def _flagged(detector: Detector, scannables: list[_Scannable]) -> list[tuple[_Sc
 
 def _plan_alerts(
     flagged: list[tuple[_Scannable, Any]], rows: list[_BatchRows], *, dialect, now: datetime
-) -> tuple[str, list[tuple[str, Any, Any]]] | None:
+) -> list[tuple[str, Any, Any]] | None:
     """One planned alert per finding (category) and event, in the set's order, appended to its batch's rows,
     converted to the driver's values by the insert plan returned (None: dicts kept)."""
     plan = None
@@ -492,7 +488,7 @@ def _plan_alerts(
                 if sqlite:
                     row["event_time"] = _sqlite_time(event.time)
                 row["created_at"] = None
-                row = _row_values(plan[1], row)
+                row = _row_values(plan, row)
             subject = (batch.school_id, event.user[:100], finding.category)
             rows[scannable.index].alerts.append(_PlannedAlert(event.seq, subject, finding.risk, row))
     return plan
@@ -558,7 +554,7 @@ def write_prepared(*, session: Session, prepared: PreparedSet) -> list[BatchOutc
         session.execute(update(_DEVICES).where(_DEVICES.c.id == device_id).values(**values))
     events = [row for rows in kept for row in rows.events]
     if events:
-        _insert_events(session, events, sqlite=prepared.sqlite)
+        _insert_rows(session, Event.__table__, _EVENT_COLUMNS, events)  # converted by prepare_batches
     screenshots = [row for rows in kept for row in rows.screenshots]
     if screenshots:
         session.execute(insert(Screenshot.__table__), screenshots)
@@ -582,16 +578,6 @@ def _after(rows: _BatchRows, through: int) -> _BatchRows:
         alerts=[alert for alert in rows.alerts if alert.seq > through],
         status=rows.status if rows.status is not None and rows.status[0] > through else None,
     )
-
-
-def _insert_events(session: Session, rows: list[tuple[Any, ...]], *, sqlite: bool) -> None:
-    """Bulk insert of event rows (tuples in _EVENT_COLUMNS order). The values were converted by prepare_batches
-    exactly as SQLAlchemy's types would (on SQLite a datetime string; JSON text) and go to the driver directly:
-    SQLAlchemy's per-row parameter processing cost more than the insert itself."""
-    if sqlite:
-        _sqlite_insert(session, _insert_head(session.get_bind().dialect, "events", _EVENT_COLUMNS), rows)
-        return
-    _copy(session, Event.__table__, _EVENT_COLUMNS, rows)
 
 
 def _insert_alerts(session: Session, prepared: PreparedSet, alerts: list[_PlannedAlert]) -> None:
@@ -619,7 +605,7 @@ def _insert_alerts(session: Session, prepared: PreparedSet, alerts: list[_Planne
             rows.append({**alert.row, "risk": risk, "evidence": evidence, "created_at": written_at})
         session.execute(insert(_ALERTS), rows)
         return
-    head, columns = plan
+    columns = plan
     keys = [key for key, _, _ in columns]
     risk_at, evidence_at, created_at = keys.index("risk"), keys.index("evidence"), keys.index("created_at")
     process = _bind_processor(_ALERTS.c.created_at, session.get_bind().dialect)
@@ -635,10 +621,7 @@ def _insert_alerts(session: Session, prepared: PreparedSet, alerts: list[_Planne
         row[created_at] = written
         row[evidence_at] = row[evidence_at].replace(stand_in, member + str(count), 1)
         values.append(tuple(row))
-    if prepared.sqlite:
-        _sqlite_insert(session, head, values)
-    else:
-        _copy(session, _ALERTS, keys, values)
+    _insert_rows(session, _ALERTS, keys, values)
 
 
 def _json_member(process) -> str:

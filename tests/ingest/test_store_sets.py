@@ -169,7 +169,7 @@ def test_alert_evidence_is_written_as_json_dumps_would():
 
     dialect = sqlite.dialect()
     keys = tuple(column.key for column in _ALERTS.columns if column.key != "id")
-    [(_, _, process)] = [c for c in _insert_plan(_ALERTS, dialect, keys)[1] if c[0] == "evidence"]
+    [(_, _, process)] = [c for c in _insert_plan(_ALERTS, dialect, keys) if c[0] == "evidence"]
     for value in ({"deleted": False, "url": 'a"\u00e9\U0001F600', "hits": [{"start": 0, "end": 3}], "model_score": 0.345,
                    "none": None, "nan": float("nan"), "features": ["x"]}, {}, [1, "a"]):
         assert process(value) == json.dumps(value)
