@@ -11,7 +11,7 @@ detected in one transaction and committed.
 
 Stages, measured separately on the same sets:
   parse       AgentMessage bytes -> protobuf events (what the gRPC server does; the ceiling's work)
-  validate    event_problem() on every event
+  validate    EventCheck.problem() on every event
   detect      Detector.scan over the set's scan items (rules + classifier)
   store       the whole prepare_batches + write_prepared + commits (includes validate and detect)
   write       write_prepared + commit alone: the part that holds the database's write lock
@@ -40,7 +40,7 @@ from bench.load import make_event  # noqa: E402
 from console.detect import ScanItem  # noqa: E402
 from console.detection import build_detector  # noqa: E402
 from console.ingest.service import DeviceBatch, prepare_batches, write_prepared  # noqa: E402
-from console.ingest.validate import Limits, event_problem  # noqa: E402
+from console.ingest.validate import EventCheck, Limits  # noqa: E402
 from console.settings import Settings  # noqa: E402
 from console.store import make_engine, make_sessionmaker, transaction, utcnow  # noqa: E402
 from console.store.migrate import upgrade  # noqa: E402
@@ -131,11 +131,11 @@ def main() -> None:
         for raw in raws:
             pb.AgentMessage.FromString(raw)
         parse = time.process_time() - started
-        now = utcnow()
         started = time.process_time()
+        check = EventCheck(LIMITS, utcnow())
         for batch in batches:
             for event in batch.events:
-                event_problem(event, LIMITS, now)
+                check.problem(event, event.WhichOneof("kind"))
         validate = time.process_time() - started
         items = scan_items(batches)
         started = time.process_time()

@@ -14,8 +14,10 @@ from console.detection import build_detector
 from console.identity.ca import CertificateAuthority
 from console.ingest.bus import Bus, InProcessBus
 from console.ingest.nats_bus import NatsBus
+from console.ingest.seen import SeenRecorder
 from console.ingest.server import AgentService, build_server, limits_from
 from console.ingest.streams import LiveStreams
+from console.ingest.writelock import ingest_write_lock
 from console.scheduler import create_scheduler
 from console.settings import Settings
 from console.store import make_engine, make_sessionmaker
@@ -53,14 +55,16 @@ class Console:
     async def run(self, *, web: bool = True) -> None:
         """Serve until SIGINT/SIGTERM, then drain: stop taking streams, finish stored batches."""
         await asyncio.to_thread(upgrade, self.engine)
+        seen = SeenRecorder(sessions=self.sessions, lock=ingest_write_lock(self.engine))
         key_pem, cert_pem = self.ca.server_credentials(self.settings.data_dir / "pki", self.settings.server_names)
         service = AgentService(
-            settings=self.settings, sessions=self.sessions, ca=self.ca, bus=self.bus, streams=self.streams
+            settings=self.settings, sessions=self.sessions, ca=self.ca, bus=self.bus, streams=self.streams, seen=seen
         )
         server, health, stream_port, enrol_port = build_server(
             settings=self.settings, service=service, ca=self.ca, key_pem=key_pem, cert_pem=cert_pem
         )
         await self.bus.start()
+        seen.start()
         scheduler = create_scheduler(sessions=self.sessions, settings=self.settings)
         scheduler.start()
         await server.start()
@@ -88,6 +92,7 @@ class Console:
         self.streams.disconnect_all()
         await server.stop(grace=5)
         await self.bus.close()
+        await seen.close()
         scheduler.shutdown(wait=False)
         if web_server is not None:
             web_server.should_exit = True

@@ -17,7 +17,7 @@ from console.detect import Finding
 from console.detect.scoring import adjust_for_repetition
 from console.events.models import Event, Screenshot
 from console.settings import Settings
-from console.store import utcnow
+from console.store import fetch_rows, utcnow
 
 CONTEXT_EVENTS = 15
 GROUP_WINDOW = timedelta(hours=24)
@@ -183,7 +183,7 @@ def prior_alert_counts(
         )
         .group_by(Alert.school_id, Alert.user, Alert.category)
     )
-    for school_id, user, category, count in session.execute(query):
+    for school_id, user, category, count in fetch_rows(session, query):
         counts[(school_id, user, category)] = count
     return counts
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from console.devices.models import Device
@@ -41,6 +41,15 @@ def enrol(
 
 def get(*, session: Session, device_id: str) -> Device | None:
     return session.get(Device, device_id)
+
+
+def mark_seen(*, session: Session, device_ids: set[str], at: datetime) -> None:
+    """The devices were heard from at ``at`` (a later time already recorded is kept)."""
+    session.execute(
+        update(Device)
+        .where(Device.id.in_(device_ids), or_(Device.last_seen_at.is_(None), Device.last_seen_at < at))
+        .values(last_seen_at=at)
+    )
 
 
 def revoke(*, session: Session, device_id: str, reason: str) -> Device | None:

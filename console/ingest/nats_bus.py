@@ -36,7 +36,7 @@ from console import metrics
 from console.detect import Detector
 from console.devices.models import Device
 from console.ingest.service import BatchOutcome, DeviceBatch, prepare_set, write_set
-from console.ingest.validate import Limits, event_problem
+from console.ingest.validate import EventCheck, Limits
 from console.store import utcnow
 from safeguard_proto.v1 import agent_pb2 as pb
 
@@ -135,11 +135,11 @@ class NatsBus:
         metrics.record_received(batch)
         subject, payload, headers = encode(batch)
         await self._jetstream.publish(subject, payload, timeout=self._publish_timeout, stream=STREAM, headers=headers)
-        now = utcnow()
+        check = EventCheck(self._limits, utcnow())
         rejected = [
             pb.RejectedEvent(seq=event.seq, reason=problem)
             for event in batch.events
-            if (problem := event_problem(event, self._limits, now)) is not None
+            if (problem := check.problem(event, event.WhichOneof("kind"))) is not None
         ]
         return BatchOutcome(acked_through_seq=batch.events[-1].seq, rejected=rejected)
 

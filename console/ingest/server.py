@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from console.devices import service as devices
 from console.identity.ca import CertificateAuthority, CertificateRequestError
 from console.ingest.bus import Bus
+from console.ingest.seen import Seen, SeenRecorder
 from console.ingest.service import DeviceBatch
 from console.ingest.streams import CloneSuspected, LiveStream, LiveStreams
 from console.ingest.validate import BatchRefused, Limits, check_batch
@@ -30,7 +31,6 @@ from console.policies import service as policies
 from console.schools.models import School
 from console.schools.service import EnrolmentRefused
 from console.settings import Settings
-from console.webfilter.service import record_address
 from console.store import transaction, utcnow
 from safeguard_proto.v1 import agent_pb2 as pb
 from safeguard_proto.v1 import agent_pb2_grpc as pb_grpc
@@ -66,12 +66,14 @@ class AgentService(pb_grpc.AgentServiceServicer):
         ca: CertificateAuthority,
         bus: Bus,
         streams: LiveStreams,
+        seen: SeenRecorder,
     ) -> None:
         self._settings = settings
         self._sessions = sessions
         self._ca = ca
         self._bus = bus
         self._streams = streams
+        self._seen = seen
         self._limits = limits_from(settings)
 
     # --- enrolment -------------------------------------------------------
@@ -254,13 +256,15 @@ class AgentService(pb_grpc.AgentServiceServicer):
             )
         device_id = names[0].decode()
         serial = format(x509.load_pem_x509_certificate(pems[0]).serial_number, "x")
-        refusal, admitted = await asyncio.to_thread(self._load, device_id, serial, peer_address(context.peer()))
+        refusal, admitted = await asyncio.to_thread(self._load, device_id, serial)
         if refusal is not None:
             code, message = refusal
             await context.abort(code, message)
+        # The address is kept so that web-filter log lines from it map to this device.
+        self._seen.note(Seen(device_id=admitted.device_id, address=peer_address(context.peer()), at=utcnow()))
         return admitted
 
-    def _load(self, device_id: str, serial: str, address: str | None):
+    def _load(self, device_id: str, serial: str):
         with transaction(self._sessions) as session:
             device = devices.get(session=session, device_id=device_id)
             if device is None:
@@ -273,9 +277,6 @@ class AgentService(pb_grpc.AgentServiceServicer):
             if device.certificate_serial != serial:
                 return (grpc.StatusCode.PERMISSION_DENIED, f"certificate {serial} of device {device_id} was replaced"), None
             school = session.get_one(School, device.school_id)
-            device.last_seen_at = utcnow()
-            if address is not None:  # so that web-filter log lines from this address map to this device
-                record_address(session=session, device_id=device.id, ip=address, at=device.last_seen_at)
             return None, _Admitted(device_id=device.id, school_id=school.id, phase=str(school.phase))
 
     def _recheck(self, device_id: str, school_id: int) -> tuple[str | None, pb.Policy]:

@@ -39,8 +39,8 @@ from console.detect import Detector, ScanItem
 from console.detect.scoring import adjust_for_repetition
 from console.devices.models import Device
 from console.events.models import Event, QuarantinedEvent, Screenshot
-from console.ingest.validate import Limits, event_problem
-from console.store import transaction, utcnow
+from console.ingest.validate import EventCheck, Limits
+from console.store import fetch_rows, transaction, utcnow
 
 
 @dataclass(frozen=True)
@@ -322,7 +322,7 @@ _ALERT_TIMES = frozenset({"event_time", "created_at"})
 
 def _stored_through(session: Session, device_ids: Sequence[str], *, lock: bool) -> dict[str, int]:
     query = select(_DEVICES.c.id, _DEVICES.c.stored_through_seq).where(_DEVICES.c.id.in_(device_ids))
-    return {d: seq for d, seq in session.execute(query.with_for_update() if lock else query)}
+    return dict(fetch_rows(session, query.with_for_update() if lock else query))
 
 
 def _begin(session: Session, mode: str) -> None:
@@ -353,6 +353,7 @@ def prepare_batches(
     stored_through = dict(seen_through)
     prepared_rows: list[_BatchRows] = []
     scannables: list[_Scannable] = []
+    check = EventCheck(limits, now)
 
     for index, batch in enumerate(batches):
         device_id = batch.device_id
@@ -363,7 +364,8 @@ def prepare_batches(
             if seq <= through:
                 continue
             through = seq
-            problem = event_problem(event, limits, now)
+            kind = event.WhichOneof("kind")
+            problem = check.problem(event, kind)
             if problem is not None:
                 rows.quarantined.append(
                     {
@@ -376,7 +378,6 @@ def prepare_batches(
                 )
                 rows.rejected.append(pb.RejectedEvent(seq=seq, reason=problem))
                 continue
-            kind = event.WhichOneof("kind")
             text, detail_json = _event_values_json(event, kind)
             time = _sqlite_time(event.time) if sqlite else _utc(event.time)
             rows.events.append((device_id, seq, event.event_id, kind, time, event.user[:100], text, detail_json))
@@ -510,7 +511,7 @@ def _alerts_since(
         )
         .group_by(_ALERTS.c.school_id, _ALERTS.c.user, _ALERTS.c.category)
     )
-    for school_id, user, category, count in session.execute(query):
+    for school_id, user, category, count in fetch_rows(session, query):
         counts[(school_id, user, category)] = count
     return counts
 

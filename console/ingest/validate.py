@@ -7,7 +7,6 @@ wrong on its own is quarantined with its reason and the rest of the batch goes o
 
 from __future__ import annotations
 
-import functools
 import re
 import uuid
 from dataclasses import dataclass
@@ -63,48 +62,65 @@ _FIRST_SECOND, _LAST_SECOND = -62_135_596_800, 253_402_300_799  # 0001-01-01 .. 
 _UUID7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 
-@functools.lru_cache(maxsize=8)
-def _time_bounds(now: datetime, limits: Limits) -> tuple[float, float]:
-    """The oldest and the latest event time accepted at ``now``, in seconds since the epoch (one gathered
-    set of batches shares one ``now``: computed once, not per event)."""
-    return (now - limits.max_age).timestamp(), (now + limits.max_future_skew).timestamp()
+# Per event kind, its singular text fields: what the text limit applies to.
+_TEXT_FIELDS = {
+    kind.name: tuple(
+        field.name
+        for field in kind.message_type.fields
+        if field.type == field.TYPE_STRING and not field.is_repeated
+    )
+    for kind in pb.Event.DESCRIPTOR.oneofs_by_name["kind"].fields
+}
 
 
-def event_problem(event: pb.Event, limits: Limits, now: datetime) -> str | None:
-    """Why this event cannot be accepted, or None."""
-    if not _UUID7.fullmatch(event.event_id):
-        try:
-            if uuid.UUID(event.event_id).version != 7:
-                return f"event_id {event.event_id!r} is not a UUIDv7"
-        except ValueError:
-            return f"event_id {event.event_id!r} is not a UUID"
-        return f"event_id {event.event_id!r} is not in canonical form (lower-case, with hyphens)"
-    if not event.HasField("time"):
-        return "missing time"
-    time = event.time
-    if not (_FIRST_SECOND <= time.seconds <= _LAST_SECOND and 0 <= time.nanos < 1_000_000_000):
-        return f"time ({time.seconds} s, {time.nanos} ns) is not a valid timestamp"
-    seconds = time.seconds + time.nanos / 1e9  # protobuf's ToDatetime is slow on this hot path
-    oldest, latest = _time_bounds(now, limits)
-    if seconds > latest:
-        return f"time {event.time.ToDatetime(tzinfo=now.tzinfo).isoformat()} is in the future"
-    if seconds < oldest:
-        return f"time {event.time.ToDatetime(tzinfo=now.tzinfo).isoformat()} is older than {limits.max_age.days} days"
-    kind = event.WhichOneof("kind")
-    if kind is None:
-        return "missing event kind"
-    body = getattr(event, kind)
-    # A string of n characters takes at least n bytes encoded: a body no bigger than the limit has none too long.
-    for field, value in body.ListFields() if body.ByteSize() > limits.max_text_chars else ():
-        if isinstance(value, str) and len(value) > limits.max_text_chars:
-            return f"{kind}.{field.name} has {len(value)} characters; the limit is {limits.max_text_chars}"
-    if kind == "screenshot":
-        if body.format not in IMAGE_FORMATS:
-            return f"screenshot format {body.format!r} is not one of {sorted(IMAGE_FORMATS)}"
-        if not body.image:
-            return "screenshot has no image"
-        if len(body.image) > MAX_IMAGE_BYTES:
-            return f"screenshot of {len(body.image)} bytes exceeds {MAX_IMAGE_BYTES}"
-    if kind == "web_visit" and not body.url:
-        return "web_visit has no url"
-    return None
+class EventCheck:
+    """Why an event cannot be accepted at ``now``, or None: the checks of one gathered set, whose events share
+    one ``now`` (the time bounds are worked out once, not per event)."""
+
+    def __init__(self, limits: Limits, now: datetime) -> None:
+        self._limits = limits
+        self._now = now
+        self._oldest = (now - limits.max_age).timestamp()
+        self._latest = (now + limits.max_future_skew).timestamp()
+
+    def problem(self, event: pb.Event, kind: str | None) -> str | None:
+        """`kind` is the event's ``WhichOneof("kind")``, which the caller needs as well."""
+        event_id = event.event_id
+        if not _UUID7.fullmatch(event_id):
+            try:
+                if uuid.UUID(event_id).version != 7:
+                    return f"event_id {event_id!r} is not a UUIDv7"
+            except ValueError:
+                return f"event_id {event_id!r} is not a UUID"
+            return f"event_id {event_id!r} is not in canonical form (lower-case, with hyphens)"
+        if not event.HasField("time"):
+            return "missing time"
+        time = event.time
+        seconds, nanos = time.seconds, time.nanos
+        if not (_FIRST_SECOND <= seconds <= _LAST_SECOND and 0 <= nanos < 1_000_000_000):
+            return f"time ({seconds} s, {nanos} ns) is not a valid timestamp"
+        exact = seconds + nanos / 1e9  # protobuf's ToDatetime is slow on this hot path
+        if exact > self._latest:
+            return f"time {time.ToDatetime(tzinfo=self._now.tzinfo).isoformat()} is in the future"
+        if exact < self._oldest:
+            return (
+                f"time {time.ToDatetime(tzinfo=self._now.tzinfo).isoformat()} is older than "
+                f"{self._limits.max_age.days} days"
+            )
+        if kind is None:
+            return "missing event kind"
+        body = getattr(event, kind)
+        limit = self._limits.max_text_chars
+        for name in _TEXT_FIELDS[kind]:
+            if len(value := getattr(body, name)) > limit:
+                return f"{kind}.{name} has {len(value)} characters; the limit is {limit}"
+        if kind == "screenshot":
+            if body.format not in IMAGE_FORMATS:
+                return f"screenshot format {body.format!r} is not one of {sorted(IMAGE_FORMATS)}"
+            if not body.image:
+                return "screenshot has no image"
+            if len(body.image) > MAX_IMAGE_BYTES:
+                return f"screenshot of {len(body.image)} bytes exceeds {MAX_IMAGE_BYTES}"
+        if kind == "web_visit" and not body.url:
+            return "web_visit has no url"
+        return None

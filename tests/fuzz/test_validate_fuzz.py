@@ -11,7 +11,7 @@ from google.protobuf.message import DecodeError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from console.ingest.validate import BatchRefused, Limits, check_batch, event_problem
+from console.ingest.validate import BatchRefused, EventCheck, Limits, check_batch
 from safeguard_proto.v1 import agent_pb2 as pb
 
 LIMITS = Limits(max_batch_events=50, max_text_chars=200, max_future_skew=timedelta(minutes=5), max_age=timedelta(days=30))
@@ -61,7 +61,7 @@ def test_any_batch_is_refused_or_judged_event_by_event(batch_events, batch_id):
         return
     assert all(0 < event.seq < 2**63 for event in batch.events), "seqs the database can keep"
     for event in batch.events:
-        problem = event_problem(event, LIMITS, NOW)
+        problem = EventCheck(LIMITS, NOW).problem(event, event.WhichOneof("kind"))
         assert problem is None or (isinstance(problem, str) and problem)
         if problem is None:
             stamp = event.time.ToDatetime(tzinfo=timezone.utc)  # what the store will do with it
@@ -82,5 +82,5 @@ def test_arbitrary_wire_bytes_never_crash_validation(data):
     except BatchRefused:
         return
     for event in message.batch.events:
-        problem = event_problem(event, LIMITS, NOW)
+        problem = EventCheck(LIMITS, NOW).problem(event, event.WhichOneof("kind"))
         assert problem is None or isinstance(problem, str)
