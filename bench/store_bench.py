@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import gc
 import io
 import pstats
 import statistics
@@ -39,7 +38,7 @@ from sqlalchemy import text  # noqa: E402
 from bench.load import make_event  # noqa: E402
 from console.detect import ScanItem  # noqa: E402
 from console.detection import build_detector  # noqa: E402
-from console.ingest.service import DeviceBatch, prepare_batches, write_prepared  # noqa: E402
+from console.ingest.service import DeviceBatch, prepare_batches, settle_collector, write_prepared  # noqa: E402
 from console.ingest.validate import EventCheck, Limits  # noqa: E402
 from console.settings import Settings  # noqa: E402
 from console.store import make_engine, make_sessionmaker, transaction, utcnow  # noqa: E402
@@ -73,7 +72,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="print the N top functions by cumulative time")
     parser.add_argument("--no-classifier", action="store_true")
-    parser.add_argument("--no-freeze", action="store_true", help="leave the loaded objects to the cyclic collector")
+    parser.add_argument(
+        "--default-gc", action="store_true", help="leave the cyclic collector as Python sets it up (no settle_collector)"
+    )
     parser.add_argument(
         "--repeat-text", action="store_true",
         help="send the scenario's typed text verbatim, as bench/load.py does (by default each typed text gets a "
@@ -104,8 +105,8 @@ def main() -> None:
         )
 
     seqs = dict.fromkeys(device_ids, 0)
-    if not args.no_freeze:
-        gc.freeze()  # as InProcessBus.start() does once the console has loaded
+    if not args.default_gc:
+        settle_collector()  # as the buses do once the console has loaded
 
     def next_set() -> tuple[list[bytes], list[DeviceBatch]]:
         raws, batches = [], []

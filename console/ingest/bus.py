@@ -15,7 +15,6 @@ load sets grow up to the budget and the per-commit costs are spread over many ev
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from console import metrics
 from console.detect import Detector
-from console.ingest.service import BatchOutcome, DeviceBatch, PreparedSet, prepare_set, write_set
+from console.ingest.service import BatchOutcome, DeviceBatch, PreparedSet, prepare_set, settle_collector, write_set
 from console.ingest.validate import Limits
 from console.ingest.writelock import ingest_write_lock
 from console.store import utcnow
@@ -71,11 +70,7 @@ class InProcessBus:
         self._write_lock = ingest_write_lock(sessions.kw["bind"])
 
     async def start(self) -> None:
-        # Everything loaded by now (the detector's rules, automaton and model, the app) lives as long as the
-        # process: move it out of the cyclic collector's way. Otherwise each full collection, triggered every
-        # few thousand allocations on the hot path, walks all of it: about 40% of store_batches' CPU outside
-        # detection (bench/store_bench.py). Reference counting still frees everything as before.
-        gc.freeze()
+        settle_collector()
         self._worker = asyncio.create_task(self._run(), name="ingest-committer")
 
     async def publish(self, batch: DeviceBatch) -> BatchOutcome:

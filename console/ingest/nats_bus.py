@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from console import metrics
 from console.detect import Detector
 from console.devices.models import Device
-from console.ingest.service import BatchOutcome, DeviceBatch, prepare_set, write_set
+from console.ingest.service import BatchOutcome, DeviceBatch, prepare_set, settle_collector, write_set
 from console.ingest.validate import EventCheck, Limits
 from console.store import utcnow
 from safeguard_proto.v1 import agent_pb2 as pb
@@ -191,6 +191,7 @@ class DetectionWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set; the set in hand is committed and acked before returning."""
+        settle_collector()
         client, jetstream = await connect(self._url, name="safeguard-worker")
         subscription = await jetstream.pull_subscribe(
             SUBJECT_PREFIX + ">",
