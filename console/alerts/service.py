@@ -227,18 +227,19 @@ def alert_row(
         "match_end": end,
         "application": application[:200],
         "window_title": window_title[:500],
-        "evidence": {
-            **(evidence or {}),
-            "rule_risk": finding.risk,
-            "prior_alerts": prior_alerts,
-            "hits": [
-                {"rule": hit.rule_id, "phrase": hit.phrase, "start": hit.start, "end": hit.end}
-                for hit in finding.hits
-            ],
-            "model_score": finding.model_score,
-            "model_features": list(finding.model_features),
-        },
+        "evidence": {**(evidence or {}), "prior_alerts": prior_alerts, **finding_evidence(finding)},
         "status": "new",
+    }
+
+
+def finding_evidence(finding: Finding) -> dict[str, Any]:
+    """What an alert's evidence says of its finding: the rule's risk, the rules' hits and the model's part (the
+    caller's own items and the number of prior alerts come first)."""
+    return {
+        "rule_risk": finding.risk,
+        "hits": [{"rule": hit.rule_id, "phrase": hit.phrase, "start": hit.start, "end": hit.end} for hit in finding.hits],
+        "model_score": finding.model_score,
+        "model_features": list(finding.model_features),
     }
 
 

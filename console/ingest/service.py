@@ -31,11 +31,11 @@ from json.encoder import encode_basestring_ascii as _string  # what json.dumps w
 from typing import Any, NamedTuple
 
 from safeguard_proto.v1 import agent_pb2 as pb
-from sqlalchemy import JSON, case, func, insert, select, update
+from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from console.alerts.models import Alert
-from console.alerts.service import REPETITION_WINDOW, alert_row, prior_alert_counts
+from console.alerts.models import Alert, AlertStatus
+from console.alerts.service import REPETITION_WINDOW, finding_evidence, prior_alert_counts
 from console.detect import Detector, ScanItem
 from console.detect.scoring import adjust_for_repetition
 from console.devices.models import Device
@@ -72,7 +72,8 @@ class _PlannedAlert(NamedTuple):
     seq: int
     subject: tuple[int, str, str]  # (school_id, user as stored, category): what repetition counts
     rule_risk: int
-    row: Any  # the values in the insert plan's order, evidence as JSON text; the row dict if there is no plan
+    values: tuple[Any, ...]  # _ALERT_COLUMNS but the last three (known when written), as the driver takes them
+    evidence: tuple[str, str]  # the evidence's JSON members before and after its number of prior alerts
 
 
 @dataclass
@@ -99,7 +100,6 @@ class PreparedSet:
     rows: list[_BatchRows]
     prior: defaultdict[tuple[int, str, str], int]  # alerts per subject when prepared (SQLite) or empty
     alerts_seen_through_id: int | None  # SQLite: the largest alert id of the snapshot `prior` was counted in
-    alert_plan: list[tuple[str, Any, Any]] | None  # how the alert rows were converted
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -192,40 +192,9 @@ def _event_values(event: pb.Event, kind: str) -> tuple[str, dict[str, Any]]:
     return text, detail
 
 
-_INSERTS: dict[tuple[str, str, tuple[str, ...], frozenset[str]], list[tuple[str, Any, Any]] | None] = {}
-
-
-def _insert_plan(
-    table, dialect, keys: tuple[str, ...], converted: frozenset[str] = frozenset()
-) -> list[tuple[str, Any, Any]] | None:
-    """Per column to insert, (row key, scalar default, bind processor) for rows with these keys, the `converted`
-    ones given as the driver takes them (no processor); None when a missing column has a default only
-    SQLAlchemy can compute (then the Core path is taken)."""
-    cache_key = (table.name, dialect.name, keys, converted)
-    if cache_key in _INSERTS:
-        return _INSERTS[cache_key]
-    plan = []
-    for column in table.columns:
-        if column.key in keys:
-            default = None
-        elif column.default is None:
-            continue  # NULL, or the rowid for an integer primary key: the database fills it
-        elif column.default.is_scalar:
-            default = column.default.arg
-        else:
-            _INSERTS[cache_key] = None
-            return None
-        plan.append((column.key, default, None if column.key in converted else _bind_processor(column, dialect)))
-    _INSERTS[cache_key] = plan
-    return plan
-
-
 def _bind_processor(column, dialect):
     """What SQLAlchemy's type does to a value of this column before the driver gets it (None: nothing)."""
-    process = column.type.dialect_impl(dialect).bind_processor(dialect)
-    if isinstance(column.type, JSON) and dialect._json_serializer is None and _ENCODE is not None:
-        return _dict_as_json(process)
-    return process
+    return column.type.dialect_impl(dialect).bind_processor(dialect)
 
 
 def _insert_rows(session: Session, table, keys: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
@@ -257,29 +226,12 @@ def _insert_rows(session: Session, table, keys: Sequence[str], rows: list[tuple[
 
 # json.dumps's own encoder (same separators, ASCII, NaN allowed), made once: json.dumps makes one per call, which
 # cost more than encoding an alert's evidence. No circular check: the values here are plain trees.
-_ENCODE = (
-    c_make_encoder(None, json.JSONEncoder().default, _string, None, ": ", ", ", False, False, True)
-    if c_make_encoder is not None
-    else None
-)
+_ENCODE = c_make_encoder(None, json.JSONEncoder().default, _string, None, ": ", ", ", False, False, True)
 
 
-def _dict_as_json(process):
-    """The JSON column's bind processor, with dicts written by the encoder made once (the same text)."""
-
-    def encode(value):
-        return "".join(_ENCODE(value, 0)) if type(value) is dict else process(value)
-
-    return encode
-
-
-def _row_values(plan: list[tuple[str, Any, Any]], row: dict[str, Any]) -> tuple[Any, ...]:
-    """The row's values as SQLAlchemy's type processors would hand them to the driver."""
-    out = []
-    for key, default, process in plan:
-        value = row[key] if default is None else row.get(key, default)
-        out.append(value if process is None else process(value))
-    return tuple(out)
+def _json_members(value: dict[str, Any]) -> str:
+    """The members of a JSON object as json.dumps writes them, without the braces."""
+    return "".join(_ENCODE(value, 0))[1:-1]
 
 
 def _scannables(index: int, batch: DeviceBatch, event: pb.Event, kind: str, out: list[_Scannable]) -> None:
@@ -315,10 +267,13 @@ def _status_values(status: pb.AgentStatus) -> dict[str, Any]:
 
 _DEVICES = Device.__table__
 _ALERTS = Alert.__table__
-# Alert rows are converted for SQLite before the write transaction, when the number of prior alerts
-# (and so the risk) is not final yet: the evidence is serialised with this stand-in, replaced when writing.
-_PRIOR_STAND_IN = -7_654_321_987
-_ALERT_TIMES = frozenset({"event_time", "created_at"})
+# The alerts' columns as ingest writes them; the last three are known only in the write transaction (the risk and
+# the evidence depend on the subject's prior alerts, counted then).
+_ALERT_COLUMNS = (
+    "school_id", "device_id", "user", "event_seq", "event_time", "source", "category", "rule_id", "phrase", "text",
+    "match_start", "match_end", "application", "window_title", "status", "triaged_by", "triage_reason",
+    "risk", "created_at", "evidence",
+)
 
 
 def _stored_through(session: Session, device_ids: Sequence[str], *, lock: bool) -> dict[str, int]:
@@ -428,7 +383,7 @@ def prepare_batches(
         prior = prior_alert_counts(
             session=session, subjects={(s.batch.school_id, s.event.user) for s, _ in flagged}, now=now
         )
-    alert_plan = _plan_alerts(flagged, prepared_rows, dialect=dialect, now=now)
+    _plan_alerts(flagged, prepared_rows, sqlite=sqlite)
     return PreparedSet(
         batches=batches,
         now=now,
@@ -437,7 +392,6 @@ def prepare_batches(
         rows=prepared_rows,
         prior=prior,
         alerts_seen_through_id=seen_id,
-        alert_plan=alert_plan,
     )
 
 
@@ -465,49 +419,35 @@ def _flagged(detector: Detector, scannables: list[_Scannable]) -> list[tuple[_Sc
     return [(s, r) for s, r in zip(scannables, results) if r.findings]
 
 
-def _plan_alerts(
-    flagged: list[tuple[_Scannable, Any]], rows: list[_BatchRows], *, dialect, now: datetime
-) -> list[tuple[str, Any, Any]] | None:
-    """One planned alert per finding (category) and event, in the set's order, appended to its batch's rows,
-    converted to the driver's values by the insert plan returned (None: dicts kept)."""
-    plan = None
-    sqlite = dialect.name == "sqlite"
+def _plan_alerts(flagged: list[tuple[_Scannable, Any]], rows: list[_BatchRows], *, sqlite: bool) -> None:
+    """One planned alert per finding (category) and event, in the set's order, appended to its batch's rows, its
+    values (as `alert_row` gives them) converted for the driver."""
     raised: set[tuple[str, int, str]] = set()
+    finding_members: dict[int, str] = {}  # by id: a finding of an item that repeats in the set is shared
+    status = AlertStatus.new.value
     for scannable, result in flagged:
-        event, batch = scannable.event, scannable.batch
+        event, batch, item = scannable.event, scannable.batch, scannable.item
+        user = event.user[:100]
+        event_time = _sqlite_time(event.time) if sqlite else _utc(event.time)
+        window_title = event.typed_text.window_title[:500] if item.source == "text" else ""
+        before = f'"deleted": {"true" if scannable.deleted else "false"}, "url": {_string(item.url)}'
         for finding in result.findings:
             key = (batch.device_id, event.seq, finding.category)
             if key in raised:  # typed and deleted text of one event hit the same category
                 continue
             raised.add(key)
-            body = event.typed_text if scannable.item.source == "text" else None
-            row = alert_row(
-                finding=finding,
-                prior_alerts=_PRIOR_STAND_IN,
-                now=now,
-                school_id=batch.school_id,
-                device_id=batch.device_id,
-                user=event.user,
-                event_seq=event.seq,
-                event_time=_utc(event.time),
-                source=scannable.item.source,
-                text=scannable.item.text,
-                application=scannable.item.application,
-                window_title=body.window_title if body else "",
-                evidence={"deleted": scannable.deleted, "url": scannable.item.url},
+            after = finding_members.get(id(finding))
+            if after is None:
+                after = finding_members[id(finding)] = _json_members(finding_evidence(finding))
+            first = finding.hits[0] if finding.hits else None
+            values = (
+                batch.school_id, batch.device_id, user, event.seq, event_time, item.source, finding.category,
+                first.rule_id if first else "", first.phrase[:300] if first else "", item.text,
+                first.start if first else 0, first.end if first else 0, item.application[:200], window_title,
+                status, "", "",
             )
-            if plan is None:
-                plan = _insert_plan(_ALERTS, dialect, tuple(row), converted=_ALERT_TIMES)
-            if plan is not None:
-                # The times as the driver takes them, without the types' processing (9 µs an alert): the event's
-                # from its protobuf time (SQLite: as text); created_at is set when the alert is written.
-                if sqlite:
-                    row["event_time"] = _sqlite_time(event.time)
-                row["created_at"] = None
-                row = _row_values(plan, row)
-            subject = (batch.school_id, event.user[:100], finding.category)
-            rows[scannable.index].alerts.append(_PlannedAlert(event.seq, subject, finding.risk, row))
-    return plan
+            subject = (batch.school_id, user, finding.category)
+            rows[scannable.index].alerts.append(_PlannedAlert(event.seq, subject, finding.risk, values, (before, after)))
 
 
 def _alerts_since(
@@ -598,10 +538,10 @@ def _after(rows: _BatchRows, through: int) -> _BatchRows:
 
 def _insert_alerts(session: Session, prepared: PreparedSet, alerts: list[_PlannedAlert]) -> None:
     """Each alert's prior alerts of its subject (as counted when prepared, plus those committed since, plus the
-    set's own earlier ones), its risk after repetition, then the rows; created_at is now, when they are written
-    (what an officer's queue and the event-to-alert latency go by), not when the set was prepared."""
+    set's own earlier ones), its risk after repetition and its evidence, then the rows; created_at is now, when
+    they are written (what an officer's queue and the event-to-alert latency go by), not when the set was
+    prepared."""
     now = prepared.now
-    written_at = utcnow()
     subjects = {(school_id, user) for school_id, user, _ in (alert.subject for alert in alerts)}
     if prepared.alerts_seen_through_id is not None:
         since = _alerts_since(session, subjects, after_id=prepared.alerts_seen_through_id, now=now)
@@ -610,38 +550,13 @@ def _insert_alerts(session: Session, prepared: PreparedSet, alerts: list[_Planne
             prior[key] += count
     else:
         prior = prior_alert_counts(session=session, subjects=subjects, now=now)
-    plan = prepared.alert_plan
-    if plan is None:
-        rows = []
-        for alert in alerts:
-            count = prior[alert.subject]
-            prior[alert.subject] = count + 1
-            evidence = {**alert.row["evidence"], "prior_alerts": count}
-            risk = adjust_for_repetition(alert.rule_risk, count)
-            rows.append({**alert.row, "risk": risk, "evidence": evidence, "created_at": written_at})
-        session.execute(insert(_ALERTS), rows)
-        return
-    columns = plan
-    keys = [key for key, _, _ in columns]
-    risk_at, evidence_at, created_at = keys.index("risk"), keys.index("evidence"), keys.index("created_at")
     process = _bind_processor(_ALERTS.c.created_at, session.get_bind().dialect)
-    written = process(written_at) if process is not None else written_at
-    member = _json_member(columns[evidence_at][2])
-    stand_in = member + str(_PRIOR_STAND_IN)
+    written = process(utcnow()) if process is not None else utcnow()
     values = []
     for alert in alerts:
         count = prior[alert.subject]
         prior[alert.subject] = count + 1
-        row = list(alert.row)
-        row[risk_at] = adjust_for_repetition(alert.rule_risk, count)
-        row[created_at] = written
-        row[evidence_at] = row[evidence_at].replace(stand_in, member + str(count), 1)
-        values.append(tuple(row))
-    _insert_rows(session, _ALERTS, keys, values)
-
-
-def _json_member(process) -> str:
-    """``"prior_alerts": `` as the column's JSON serialiser writes that member of an object, up to its value."""
-    member = process({"prior_alerts": 0})[1:-1]
-    assert member.endswith("0")
-    return member[:-1]
+        before, after = alert.evidence
+        evidence = f'{{{before}, "prior_alerts": {count}, {after}}}'
+        values.append((*alert.values, adjust_for_repetition(alert.rule_risk, count), written, evidence))
+    _insert_rows(session, _ALERTS, _ALERT_COLUMNS, values)
