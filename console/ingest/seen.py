@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from console.devices import service as devices
 from console.store import transaction
-from console.webfilter.service import record_address
+from console.webfilter.service import record_addresses
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,6 @@ class SeenRecorder:
     def _write(self, noted: list[Seen]) -> None:
         with self._lock, transaction(self._sessions) as session:
             devices.mark_seen(session=session, device_ids={seen.device_id for seen in noted}, at=noted[-1].at)
-            for seen in noted:
-                if seen.address is not None:
-                    record_address(session=session, device_id=seen.device_id, ip=seen.address, at=seen.at)
+            record_addresses(
+                session=session, seen=[(seen.device_id, seen.address, seen.at) for seen in noted if seen.address]
+            )

@@ -55,6 +55,7 @@ class _Admitted:
     device_id: str
     school_id: int
     phase: str
+    policy: pb.Policy  # the school's, when the stream was admitted
 
 
 class AgentService(pb_grpc.AgentServiceServicer):
@@ -138,7 +139,10 @@ class AgentService(pb_grpc.AgentServiceServicer):
         interval = self._settings.stream_recheck_seconds
         try:
             policy_version = first.hello.policy_version
-            next_check = loop.time()  # the first pass sends the policy if the agent's is not current
+            if admitted.policy.version != policy_version:
+                policy_version = admitted.policy.version
+                yield pb.ConsoleMessage(policy=admitted.policy)
+            next_check = loop.time() + interval
             while True:
                 if loop.time() >= next_check:
                     # Revocation and policy changes made by another process (CLI, another console) reach here.
@@ -277,7 +281,8 @@ class AgentService(pb_grpc.AgentServiceServicer):
             if device.certificate_serial != serial:
                 return (grpc.StatusCode.PERMISSION_DENIED, f"certificate {serial} of device {device_id} was replaced"), None
             school = session.get_one(School, device.school_id)
-            return None, _Admitted(device_id=device.id, school_id=school.id, phase=str(school.phase))
+            policy = policies.get(session=session, school_id=school.id)
+            return None, _Admitted(device_id=device.id, school_id=school.id, phase=str(school.phase), policy=policy)
 
     def _recheck(self, device_id: str, school_id: int) -> tuple[str | None, pb.Policy]:
         with transaction(self._sessions) as session:

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from itertools import chain
 from json.encoder import c_make_encoder
 from json.encoder import encode_basestring_ascii as _string  # what json.dumps writes a str as
 from typing import Any, NamedTuple
@@ -220,7 +221,7 @@ def _insert_rows(session: Session, table, keys: Sequence[str], rows: list[tuple[
         chunk = rows[start : start + per_statement]
         cursor.execute(
             f"INSERT INTO {quote(table.name)} ({columns}) VALUES {', '.join([one] * len(chunk))}",
-            [value for row in chunk for value in row],
+            list(chain.from_iterable(chunk)),
         )
 
 

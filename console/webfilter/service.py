@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from console.devices.models import Device
@@ -27,22 +27,34 @@ def _canonical(ip: str) -> str:
         raise ValueError(f"{ip!r} is not an IP address") from None
 
 
-def record_address(*, session: Session, device_id: str, ip: str, at: datetime) -> DeviceAddress:
-    """Note that device_id was at ip at time at (ingest calls this when a device's stream opens)."""
-    ip = _canonical(ip)
-    latest = session.scalars(
-        select(DeviceAddress)
-        .where(DeviceAddress.ip == ip, DeviceAddress.first_seen <= at)
-        .order_by(DeviceAddress.first_seen.desc())
-        .limit(1)
-    ).first()
-    if latest is not None and latest.device_id == device_id:
-        latest.last_seen = max(latest.last_seen, at)
-        return latest
-    row = DeviceAddress(device_id=device_id, ip=ip, first_seen=at, last_seen=at)
-    session.add(row)
+def record_addresses(*, session: Session, seen: Sequence[tuple[str, str, datetime]]) -> None:
+    """Note that each device_id was at ip at time at (ingest notes the streams that opened), reading the latest
+    row of all the addresses at once; the notes are taken in time order."""
+    noted = sorted(((at, device_id, _canonical(ip)) for device_id, ip, at in seen), key=lambda note: note[0])
+    if not noted:
+        return
+    newest = (
+        select(DeviceAddress.ip, func.max(DeviceAddress.first_seen).label("first_seen"))
+        .where(DeviceAddress.ip.in_({ip for _, _, ip in noted}), DeviceAddress.first_seen <= noted[-1][0])
+        .group_by(DeviceAddress.ip)
+        .subquery()
+    )
+    latest = {
+        row.ip: row
+        for row in session.scalars(
+            select(DeviceAddress)
+            .join(newest, and_(DeviceAddress.ip == newest.c.ip, DeviceAddress.first_seen == newest.c.first_seen))
+            .order_by(DeviceAddress.id)
+        )
+    }
+    for at, device_id, ip in noted:
+        row = latest.get(ip)
+        if row is not None and row.device_id == device_id:
+            row.last_seen = max(row.last_seen, at)
+        else:
+            latest[ip] = DeviceAddress(device_id=device_id, ip=ip, first_seen=at, last_seen=at)
+            session.add(latest[ip])
     session.flush()
-    return row
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from console.events.models import Event
 from console.schools.models import School
 from console.store import transaction
 from console.webfilter.models import WebRequest
-from console.webfilter.service import record_address, schools_at, set_networks
+from console.webfilter.service import record_addresses, schools_at, set_networks
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
 
@@ -42,7 +42,7 @@ def school_ids(sessions: sessionmaker[Session], database_url: str, monkeypatch: 
         session.add(Device(id="dev-vale-1", school_id=vale.id, certificate_serial="11"))
         session.flush()
         # An agent's device was at 10.2.0.5 this morning; Hill Primary's other machines have no agent.
-        record_address(session=session, device_id="dev-vale-1", ip="10.2.0.5", at=T0 - timedelta(minutes=30))
+        record_addresses(session=session, seen=[("dev-vale-1", "10.2.0.5", T0 - timedelta(minutes=30))])
         session.add(Event(device_id="dev-vale-1", seq=1, event_id="e1", kind="typed_text", time=T0, text="hello"))
         return {"hill": hill.id, "vale": vale.id}
 

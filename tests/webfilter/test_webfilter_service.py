@@ -15,7 +15,7 @@ from console.schools.models import School
 from console.store import make_engine, make_sessionmaker, transaction
 from console.webfilter.flows import scan_records
 from console.webfilter.models import DeviceAddress
-from console.webfilter.service import ADDRESS_LEASE, devices_at, record_address
+from console.webfilter.service import ADDRESS_LEASE, devices_at, record_addresses
 from console.webfilter.squid import parse_line
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
@@ -46,10 +46,16 @@ def db(database_url: str) -> Iterator[sessionmaker[Session]]:
 
 def test_address_history(db: sessionmaker[Session]) -> None:
     with transaction(db) as session:
-        record_address(session=session, device_id="dev-a", ip="10.0.0.5", at=T0)
-        record_address(session=session, device_id="dev-a", ip="10.0.0.5", at=T0 + timedelta(hours=1))  # extends
-        record_address(session=session, device_id="dev-b", ip="10.0.0.5", at=T0 + timedelta(hours=3))  # re-leased
-        record_address(session=session, device_id="dev-a", ip="10.0.0.6", at=T0 + timedelta(hours=3))
+        record_addresses(session=session, seen=[("dev-a", "10.0.0.5", T0)])
+    with transaction(db) as session:  # one call, taken in time order: the same address extended, then re-leased
+        record_addresses(
+            session=session,
+            seen=[
+                ("dev-b", "10.0.0.5", T0 + timedelta(hours=3)),  # re-leased
+                ("dev-a", "10.0.0.6", T0 + timedelta(hours=3)),
+                ("dev-a", "10.0.0.5", T0 + timedelta(hours=1)),  # extends
+            ],
+        )
     with transaction(db) as session:
         rows = session.query(DeviceAddress).order_by(DeviceAddress.id).all()
         assert [(r.device_id, r.ip, r.last_seen - r.first_seen) for r in rows] == [
@@ -78,12 +84,12 @@ def test_address_history(db: sessionmaker[Session]) -> None:
 
 def test_bad_addresses_are_refused(db: sessionmaker[Session]) -> None:
     with transaction(db) as session, pytest.raises(ValueError, match="'10.0.0.300' is not an IP address"):
-        record_address(session=session, device_id="dev-a", ip="10.0.0.300", at=T0)
+        record_addresses(session=session, seen=[("dev-a", "10.0.0.300", T0)])
 
 
 def test_scanning_proxy_records_uses_the_device_and_its_phase(db: sessionmaker[Session]) -> None:
     with transaction(db) as session:
-        record_address(session=session, device_id="dev-a", ip="10.0.0.5", at=T0)
+        record_addresses(session=session, seen=[("dev-a", "10.0.0.5", T0)])
     stamp = (T0 + timedelta(minutes=5)).timestamp()
     lines = [
         f"{stamp:.3f} 10 10.0.0.5 TCP_TUNNEL/200 100 CONNECT www.pornhub.com:443 - HIER_DIRECT/1.2.3.4 -",
