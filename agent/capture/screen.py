@@ -24,6 +24,8 @@ from typing import Any
 
 from safeguard_proto.v1 import agent_pb2 as pb
 
+from agent import memory
+
 STRIP_BYTES = 128 * 1024  # screen data fetched from the X server per request
 MCU_SIZE = 16  # a 4:2:0 JPEG is coded in blocks of 16x16 pixels
 BAND_ROWS = 4 * MCU_SIZE  # output rows encoded at a time (each band but the last must be whole blocks)
@@ -38,6 +40,9 @@ def grab(*, max_width: int, quality: int, image_format: str) -> pb.Screenshot:
     """
     from PIL import Image
 
+    # Importing Pillow maps ten libraries and reads some 2.3 MB of them (symbols, relocations) that encoding
+    # never touches again: those pages (and any other clean ones) go before the screenshot's own memory comes.
+    memory.release_unused_memory()
     if sys.platform not in ("win32", "darwin"):
         from Xlib import display
 

@@ -337,13 +337,18 @@ def test_screenshot_command(capture) -> None:
     assert (unsupported.ok, unsupported.detail) == (False, "unsupported command")
 
 
-def test_memory_is_released_after_each_screenshot(capture, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Pillow's libraries and the image's freed buffers go back to the kernel once the screenshot is spooled."""
+def test_memory_is_released_before_and_after_each_screenshot(
+    capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pages Pillow's import read go back to the kernel before the screen is read; Pillow's libraries and
+    the freed buffers once the screenshot is spooled."""
     desktop, events = capture
     released: list[int] = []
-    monkeypatch.setattr(memory, "release_unused_memory", lambda: released.append(len(events.events)) or 0)
+    monkeypatch.setattr(
+        memory, "release_unused_memory", lambda: released.append(len(events.of("screenshot"))) or 0
+    )
     assert desktop.handle_command(pb.Command(command_id="c-1", take_screenshot=pb.TakeScreenshot())).ok
-    assert released == [len(events.of("screenshot"))] == [1]  # after the screenshot was emitted
+    assert released == [0, 1]  # before the screenshot, and after it was emitted
 
 
 @pytest.mark.parametrize("max_width", [640, 0])
