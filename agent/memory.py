@@ -4,7 +4,8 @@ Starting the agent reads far more of its libraries than it ever runs again (the 
 protobuf's and the capture's extension modules); the memory allocator keeps the pages that import-time
 temporaries freed. A screenshot does the same on a smaller scale (Pillow and its codecs, the screen's strips
 and the image, freed once it is encoded). Once the agent is up (capture running, the stream to the console
-open), and after each screenshot, `release_unused_memory` tells the kernel so:
+open), and before (once Pillow is imported) and after each screenshot, `release_unused_memory` tells the
+kernel so:
 
 - clean, read-only pages of shared libraries and other mapped files (code and constants) are dropped from the
   process with ``madvise(MADV_DONTNEED)``; they stay in the page cache, and any the agent runs again come back

@@ -12,10 +12,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageChops
 from safeguard_proto.v1 import agent_pb2 as pb
 
 from agent import memory
+from agent.capture import screen
 from agent.capture.desktop import DesktopCapture
 from agent.capture.window import X11Windows
 from agent.settings import AgentSettings
@@ -336,13 +337,41 @@ def test_screenshot_command(capture) -> None:
     assert (unsupported.ok, unsupported.detail) == (False, "unsupported command")
 
 
-def test_memory_is_released_after_each_screenshot(capture, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Pillow's libraries and the image's freed buffers go back to the kernel once the screenshot is spooled."""
+def test_memory_is_released_before_and_after_each_screenshot(
+    capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pages Pillow's import read go back to the kernel before the screen is read; Pillow's libraries and
+    the freed buffers once the screenshot is spooled."""
     desktop, events = capture
     released: list[int] = []
-    monkeypatch.setattr(memory, "release_unused_memory", lambda: released.append(len(events.events)) or 0)
+    monkeypatch.setattr(
+        memory, "release_unused_memory", lambda: released.append(len(events.of("screenshot"))) or 0
+    )
     assert desktop.handle_command(pb.Command(command_id="c-1", take_screenshot=pb.TakeScreenshot())).ok
-    assert released == [len(events.of("screenshot"))] == [1]  # after the screenshot was emitted
+    assert released == [0, 1]  # before the screenshot, and after it was emitted
+
+
+@pytest.mark.parametrize("max_width", [640, 0])
+def test_jpeg_in_bands_is_the_screen_scaled_and_encoded_in_one_piece(
+    display: str, windows, max_width: int
+) -> None:
+    """The JPEG joined from bands decodes to the very pixels of the whole screen scaled and encoded at once."""
+    import mss
+
+    windows.open("Something on screen")
+    shot = screen.grab(max_width=max_width, quality=50, image_format="jpeg")
+    with mss.MSS() as grabber:
+        raw = grabber.grab(grabber.monitors[0])
+    whole = Image.frombytes("RGB", raw.size, raw.bgra, "raw", "BGRX")
+    if max_width:
+        whole = whole.resize((max_width, max_width * SCREEN[1] // SCREEN[0]), Image.Resampling.BILINEAR)
+    expected = io.BytesIO()
+    whole.save(expected, format="JPEG", quality=50)
+
+    joined = Image.open(io.BytesIO(shot.image))
+    assert joined.format == "JPEG" and joined.size == whole.size == (shot.width, shot.height)
+    assert shot.height > 2 * screen.BAND_ROWS
+    assert ImageChops.difference(joined.convert("RGB"), Image.open(expected).convert("RGB")).getbbox() is None
 
 
 def test_start_without_display_fails_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
