@@ -4,6 +4,9 @@
 
 For each topology the bench enrols N devices (real Enroll RPCs), then a separate load
 generator process holds N streams and
+  0. connect: opens every stream and sends one event on each, and waits for their acks (a school's
+     agents are connected long before the day's activity; how long N agents take to connect and be
+     admitted at once is reported on its own, as "connect s");
   1. throughput: sends every device's pre-built batches (realistic pupil activity) as fast as
      acks come back (4 batches in flight per stream, like the agent), and the bench waits until
      every event is committed: events/s received (acked), committed (stored, detected and
@@ -148,6 +151,15 @@ async def generate(
         asyncio.create_task(_stream(d, f"localhost:{ports[i % len(ports)]}", outboxes[i], acked))
         for i, d in enumerate(devices)
     ]
+    # Phase 0: every agent connects and has one event stored.
+    started = time.perf_counter()
+    for outbox, device in zip(outboxes, devices):
+        outbox.put_nowait((device.batch_id + 1, 1, device.batch(1)))
+    while acked[0] < len(devices):
+        await asyncio.sleep(0.01)
+    print(json.dumps({"phase": "connect", "agents": len(devices), "seconds": time.perf_counter() - started}), flush=True)
+    await asyncio.to_thread(sys.stdin.readline)
+    acked[0] = 0
     # Phase 1: pre-built batches (building them is not part of what is measured).
     per_device = [[(d.batch_id + 1, batch, d.batch(batch)) for _ in range(events // batch)] for d in devices]
     total = sum(len(b) * batch for b in per_device)
@@ -260,6 +272,7 @@ class Result:
     p50: float | None = None
     p99: float | None = None
     latency_rate: float | None = None
+    connect_seconds: float = 0.0
     usage: dict[str, str] = field(default_factory=dict)
 
 
@@ -352,7 +365,13 @@ class Run:
         watched = {**processes, "load generator": psutil.Process(generator.pid)}
         result = Result(name)
         engine = create_engine(database_url) if database_url else None
+        line = generator.stdout.readline()
+        if not line:
+            raise SystemExit(f"the load generator failed; see {self.root}/{name}-generator.log")
+        result.connect_seconds = json.loads(line)["seconds"]
         before = self._count(engine, "events")
+        generator.stdin.write("go\n")
+        generator.stdin.flush()
         with Sampler(watched) as sampler:
             line = generator.stdout.readline()
             if not line:
@@ -482,7 +501,8 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     print(f"\n{args.agents} agents, {args.events} events each in batches of {args.batch}; "
           f"latency at {LATENCY_RATE} events/s offered for {args.latency_seconds:.0f} s; "
           f"typed text {'distinct' if args.distinct_text else 'verbatim'}; {os.cpu_count()} CPUs\n")
-    header = f"{'topology':38} {'received/s':>11} {'committed/s':>12} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} {'alerts':>7}"
+    header = (f"{'topology':38} {'connect s':>9} {'received/s':>11} {'committed/s':>12} {'ratio':>6} {'p50 ms':>7} "
+              f"{'p99 ms':>7} {'alerts':>7}")
     print(header)
     print("-" * len(header))
     for r in results:
@@ -490,7 +510,8 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
         p50 = f"{r.p50 * 1000:.0f}" if r.p50 is not None else "-"
         p99 = f"{r.p99 * 1000:.0f}" if r.p99 is not None else "-"
         committed = f"{r.committed:,.0f}" if r.committed is not None else "-"
-        print(f"{r.name:38} {r.received:>11,.0f} {committed:>12} {ratio:>6} {p50:>7} {p99:>7} {r.alerts:>7}")
+        print(f"{r.name:38} {r.connect_seconds:>9.1f} {r.received:>11,.0f} {committed:>12} {ratio:>6} {p50:>7} {p99:>7} "
+              f"{r.alerts:>7}")
     print("\nprocesses during the throughput phase:")
     for r in results:
         print(f"  {r.name}: " + "; ".join(f"{n} {u}" for n, u in r.usage.items()))
