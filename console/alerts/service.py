@@ -166,10 +166,12 @@ def get(*, session: Session, alert_id: int) -> Alert | None:
 
 
 def prior_alert_counts(
-    *, session: Session, subjects: Iterable[tuple[int, str]], now: datetime
+    *, session: Session, subjects: Iterable[tuple[int, str]], now: datetime, after_id: int = 0
 ) -> defaultdict[tuple[int, str, str], int]:
     """Alerts per (school_id, user, category) created in the REPETITION_WINDOW before now, for the given
-    (school_id, user) pairs: what adjust_for_repetition needs. Users are compared as stored (100 characters)."""
+    (school_id, user) pairs: what adjust_for_repetition needs. Users are compared as stored (100 characters).
+    Only alerts with an id above ``after_id`` count: ingest's way to add what was committed after a snapshot it
+    counted in (a new row's id is above every one visible then)."""
     counts: defaultdict[tuple[int, str, str], int] = defaultdict(int)
     pairs = {(school_id, user[:100]) for school_id, user in subjects}
     if not pairs:
@@ -177,6 +179,7 @@ def prior_alert_counts(
     query = (
         select(Alert.school_id, Alert.user, Alert.category, func.count())
         .where(
+            Alert.id > after_id,
             Alert.school_id.in_({school_id for school_id, _ in pairs}),
             Alert.user.in_({user for _, user in pairs}),
             Alert.created_at >= now - REPETITION_WINDOW,

@@ -36,7 +36,7 @@ from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from console.alerts.models import Alert, AlertStatus
-from console.alerts.service import REPETITION_WINDOW, finding_evidence, prior_alert_counts
+from console.alerts.service import finding_evidence, prior_alert_counts
 from console.detect import Detector, ScanItem
 from console.detect.scoring import adjust_for_repetition
 from console.devices.models import Device
@@ -67,6 +67,7 @@ class _Scannable(NamedTuple):  # one per scanned text of the set: a tuple is che
     event: pb.Event
     item: ScanItem
     deleted: bool
+    time: Any  # the event's time as its row has it (the alert's event_time)
 
 
 class _PlannedAlert(NamedTuple):
@@ -100,7 +101,7 @@ class PreparedSet:
     seen_through: dict[str, int]  # each device's stored-through seq when prepared
     rows: list[_BatchRows]
     prior: defaultdict[tuple[int, str, str], int]  # alerts per subject when prepared (SQLite) or empty
-    alerts_seen_through_id: int | None  # SQLite: the largest alert id of the snapshot `prior` was counted in
+    alerts_seen_through_id: int  # the largest alert id of the snapshot `prior` was counted in (0: none counted)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -235,22 +236,28 @@ def _json_members(value: dict[str, Any]) -> str:
     return "".join(_ENCODE(value, 0))[1:-1]
 
 
-def _scannables(index: int, batch: DeviceBatch, event: pb.Event, kind: str, out: list[_Scannable]) -> None:
+def _scannables(
+    index: int, batch: DeviceBatch, event: pb.Event, kind: str, time: Any, out: list[_Scannable]
+) -> None:
     """Append the event's texts to scan (typed text and deleted text, a window title, a page title)."""
     phase = batch.phase
     if kind == "typed_text":
         body = event.typed_text
         if body.text:
-            out.append(_Scannable(index, batch, event, ScanItem(body.text, "text", phase, body.application), False))
+            item = ScanItem(body.text, "text", phase, body.application)
+            out.append(_Scannable(index, batch, event, item, False, time))
         if body.deleted_text:
-            out.append(_Scannable(index, batch, event, ScanItem(body.deleted_text, "text", phase, body.application), True))
+            item = ScanItem(body.deleted_text, "text", phase, body.application)
+            out.append(_Scannable(index, batch, event, item, True, time))
     elif kind == "window_focus":
         body = event.window_focus
         if body.title:
-            out.append(_Scannable(index, batch, event, ScanItem(body.title, "window", phase, body.process_name), False))
+            item = ScanItem(body.title, "window", phase, body.process_name)
+            out.append(_Scannable(index, batch, event, item, False, time))
     elif kind == "web_visit":
         body = event.web_visit
-        out.append(_Scannable(index, batch, event, ScanItem(body.title, "url", phase, body.browser, body.url), False))
+        item = ScanItem(body.title, "url", phase, body.browser, body.url)
+        out.append(_Scannable(index, batch, event, item, False, time))
 
 
 def _status_values(status: pb.AgentStatus) -> dict[str, Any]:
@@ -370,13 +377,13 @@ def prepare_batches(
             elif kind == "agent_status":
                 rows.status = (seq, _status_values(event.agent_status))
             else:
-                _scannables(index, batch, event, kind, scannables)
+                _scannables(index, batch, event, kind, time, scannables)
         stored_through[device_id] = through
         rows.acked_through_seq = through
         prepared_rows.append(rows)
 
     prior: defaultdict[tuple[int, str, str], int] = defaultdict(int)
-    seen_id = None
+    seen_id = 0
     flagged = _flagged(detector, scannables)
     if flagged and sqlite:
         # Counted here, out of the write lock; write_prepared adds what was committed after this snapshot.
@@ -384,7 +391,7 @@ def prepare_batches(
         prior = prior_alert_counts(
             session=session, subjects={(s.batch.school_id, s.event.user) for s, _ in flagged}, now=now
         )
-    _plan_alerts(flagged, prepared_rows, sqlite=sqlite)
+    _plan_alerts(flagged, prepared_rows)
     return PreparedSet(
         batches=batches,
         now=now,
@@ -420,7 +427,7 @@ def _flagged(detector: Detector, scannables: list[_Scannable]) -> list[tuple[_Sc
     return [(s, r) for s, r in zip(scannables, results) if r.findings]
 
 
-def _plan_alerts(flagged: list[tuple[_Scannable, Any]], rows: list[_BatchRows], *, sqlite: bool) -> None:
+def _plan_alerts(flagged: list[tuple[_Scannable, Any]], rows: list[_BatchRows]) -> None:
     """One planned alert per finding (category) and event, in the set's order, appended to its batch's rows, its
     values (as `alert_row` gives them) converted for the driver."""
     raised: set[tuple[str, int, str]] = set()
@@ -429,7 +436,6 @@ def _plan_alerts(flagged: list[tuple[_Scannable, Any]], rows: list[_BatchRows], 
     for scannable, result in flagged:
         event, batch, item = scannable.event, scannable.batch, scannable.item
         user = event.user[:100]
-        event_time = _sqlite_time(event.time) if sqlite else _utc(event.time)
         window_title = event.typed_text.window_title[:500] if item.source == "text" else ""
         before = f'"deleted": {"true" if scannable.deleted else "false"}, "url": {_string(item.url)}'
         for finding in result.findings:
@@ -442,34 +448,13 @@ def _plan_alerts(flagged: list[tuple[_Scannable, Any]], rows: list[_BatchRows], 
                 after = finding_members[id(finding)] = _json_members(finding_evidence(finding))
             first = finding.hits[0] if finding.hits else None
             values = (
-                batch.school_id, batch.device_id, user, event.seq, event_time, item.source, finding.category,
+                batch.school_id, batch.device_id, user, event.seq, scannable.time, item.source, finding.category,
                 first.rule_id if first else "", first.phrase[:300] if first else "", item.text,
                 first.start if first else 0, first.end if first else 0, item.application[:200], window_title,
                 status, "", "",
             )
             subject = (batch.school_id, user, finding.category)
             rows[scannable.index].alerts.append(_PlannedAlert(event.seq, subject, finding.risk, values, (before, after)))
-
-
-def _alerts_since(
-    session: Session, subjects: set[tuple[int, str]], *, after_id: int, now: datetime
-) -> defaultdict[tuple[int, str, str], int]:
-    """Alerts per (school_id, user, category) in the repetition window with an id above `after_id`: on SQLite,
-    those another writer committed after prepare_batches counted (a new row's id is above every visible one)."""
-    counts: defaultdict[tuple[int, str, str], int] = defaultdict(int)
-    query = (
-        select(_ALERTS.c.school_id, _ALERTS.c.user, _ALERTS.c.category, func.count())
-        .where(
-            _ALERTS.c.id > after_id,
-            _ALERTS.c.school_id.in_({school_id for school_id, _ in subjects}),
-            _ALERTS.c.user.in_({user for _, user in subjects}),
-            _ALERTS.c.created_at >= now - REPETITION_WINDOW,
-        )
-        .group_by(_ALERTS.c.school_id, _ALERTS.c.user, _ALERTS.c.category)
-    )
-    for school_id, user, category, count in fetch_rows(session, query):
-        counts[(school_id, user, category)] = count
-    return counts
 
 
 def write_prepared(*, session: Session, prepared: PreparedSet) -> list[BatchOutcome]:
@@ -544,13 +529,10 @@ def _insert_alerts(session: Session, prepared: PreparedSet, alerts: list[_Planne
     prepared."""
     now = prepared.now
     subjects = {(school_id, user) for school_id, user, _ in (alert.subject for alert in alerts)}
-    if prepared.alerts_seen_through_id is not None:
-        since = _alerts_since(session, subjects, after_id=prepared.alerts_seen_through_id, now=now)
-        prior = defaultdict(int, prepared.prior)
-        for key, count in since.items():
-            prior[key] += count
-    else:
-        prior = prior_alert_counts(session=session, subjects=subjects, now=now)
+    prior = defaultdict(int, prepared.prior)
+    after_id = prepared.alerts_seen_through_id
+    for key, count in prior_alert_counts(session=session, subjects=subjects, now=now, after_id=after_id).items():
+        prior[key] += count
     process = _bind_processor(_ALERTS.c.created_at, session.get_bind().dialect)
     written = process(utcnow()) if process is not None else utcnow()
     values = []
