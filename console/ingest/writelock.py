@@ -11,6 +11,7 @@ does not exist, it does nothing.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from contextlib import AbstractContextManager, nullcontext
@@ -47,8 +48,14 @@ class _FileLock(AbstractContextManager[None]):
 
 
 def ingest_write_lock(engine: Engine) -> AbstractContextManager[None]:
-    """The lock to hold around an ingest write transaction on this engine's database."""
+    """The lock to hold around an ingest write transaction on this engine's database: one per database in a
+    process, shared by all its ingest writers (the bus's sets, the streams' openings)."""
     database = engine.url.database
     if engine.dialect.name != "sqlite" or fcntl is None or not database or database == ":memory:":
         return nullcontext()
-    return _FileLock(f"{database}-ingest.lock")
+    return _file_lock(os.path.abspath(f"{database}-ingest.lock"))
+
+
+@functools.cache
+def _file_lock(path: str) -> _FileLock:
+    return _FileLock(path)
