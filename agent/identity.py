@@ -14,7 +14,7 @@ from agent import transport
 from agent.settings import VERSION, AgentSettings
 from safeguard_proto.v1 import agent_pb2 as pb
 
-ENROLL = "/safeguard.v1.AgentService/Enroll"
+ENROLL = transport.method("Enroll")
 
 
 class EnrolmentFailed(Exception):

@@ -25,7 +25,7 @@ from safeguard_proto.v1 import agent_pb2 as pb
 
 log = logging.getLogger(__name__)
 
-STREAM = "/safeguard.v1.AgentService/Stream"
+STREAM = transport.method("Stream")
 # grpcio's least connect timeout: a console that does not answer is tried again, not waited for.
 CONNECT_SECONDS = 20.0
 

@@ -13,6 +13,8 @@ from grpclib.client import Channel
 from grpclib.config import Configuration
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 
+from safeguard_proto.v1 import agent_pb2 as pb
+
 # HTTP/2 pings every 30 s, the connection dropped after 10 s without an answer. grpclib marks its keepalive
 # options experimental (hence the underscores); its default floor between pings is 300 s, so it is set to
 # the console's own (console/ingest/server.py accepts pings 10 s apart at the closest).
@@ -20,8 +22,15 @@ KEEPALIVE = Configuration(
     _keepalive_time=30.0, _keepalive_timeout=10.0, _http2_min_sent_ping_interval_without_data=10.0
 )
 
+_SERVICE = pb.DESCRIPTOR.services_by_name["AgentService"].full_name
+
 # What ends a call: a status from the console, or a connection that failed, timed out or was lost.
 CALL_FAILURES = (GRPCError, StreamTerminatedError, OSError)
+
+
+def method(name: str) -> str:
+    """The gRPC path of an AgentService method, as the proto names it."""
+    return f"/{_SERVICE}/{name}"
 
 
 def tls_context(ca: Path, *, certificate: Path | None = None, key: Path | None = None) -> ssl.SSLContext:

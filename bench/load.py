@@ -50,12 +50,13 @@ from safeguard_proto.v1 import agent_pb2 as pb
 from sqlalchemy import create_engine, text
 
 from agent.capture.simulated import SCENARIO
+from agent import transport
 from agent.identity import enrol
 from agent.settings import AgentSettings
 
 POSTGRES = os.environ.get("SAFEGUARD_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 NATS_SERVER = "/usr/sbin/nats-server"
-STREAM_METHOD = "/safeguard.v1.AgentService/Stream"
+STREAM_METHOD = transport.method("Stream")
 LATENCY_RATE = 5000
 IN_FLIGHT = 4
 
