@@ -75,9 +75,8 @@ def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
 
 def fetch_rows(session: Session, query: Select[Any]) -> list[tuple[Any, ...]]:
     """The query's rows as tuples; on SQLite read in one step, as one JSON array. SQLite's driver lets go of the
-    GIL for every row it steps to and must then get it back, which takes up to the 5 ms switch interval while
-    another thread computes: a few hundred rows cost a second on a busy console. Only for columns that JSON
-    carries unchanged (integers, text)."""
+    GIL for every row it steps to and must then get it back, which can take up to the 5 ms switch interval
+    while another thread computes. Only for columns that JSON carries unchanged (integers, text)."""
     if session.get_bind().dialect.name != "sqlite":
         return [tuple(row) for row in session.execute(query)]
     inner = query.subquery()
