@@ -5,6 +5,7 @@ raised once."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from support.processes import AgentProcess, ConsoleProcess, prepare_school, wait
 
 COUNT, RATE, AGENTS = 600, 100, 3  # each agent streams for about six seconds
 HOUR = 1200  # a busy pupil's hour: one event every three seconds
+_STORE_FAILED = re.compile(r"storing \d+ batches failed")  # what the bus logs when a set's transaction fails
 
 
 @dataclass
@@ -96,13 +98,18 @@ def test_agent_offline_for_an_hour_of_activity_catches_up(sqlite_console: Embedd
 @pytest.mark.postgres
 def test_database_connections_cut_mid_stream(tmp_path, postgres_url):  # noqa: F811
     for embedded in _embedded(tmp_path, postgres_url):
-        agents = embedded.start_agents("database-cut")
+        count = 3 * COUNT  # streaming for about eighteen seconds: long enough for a cut to meet a write
+        agents = embedded.start_agents("database-cut", count=count)
         wait_for(lambda: _streaming(agents), timeout=60, what="agents streaming")
-        cut = []
-        for _ in range(3):
-            cut.append(cut_database_connections(postgres_url))
-            time.sleep(0.7)
-        assert sum(cut) > 0, "the console's database connections should have been cut"
-        embedded.check(agents)
+        # An idle connection that was cut is replaced unnoticed (pre-ping); what matters is a cut in the middle of
+        # a set's transaction, so cut until one met a write (its failure is logged), as long as the agents stream.
+        cut = 0
+        while not _STORE_FAILED.search(embedded.console.log()) and not all(
+            len(a.produced_seqs()) >= count for a in agents
+        ):
+            cut += cut_database_connections(postgres_url)
+            time.sleep(0.1)
+        assert cut > 0, "the console's database connections should have been cut"
+        assert _STORE_FAILED.search(embedded.console.log()), "no cut met a write in flight: nothing was tested"
+        embedded.check(agents, count=count)
         assert httpx.get(f"http://127.0.0.1:{embedded.console.web_port}/readyz").status_code == 200
-        assert "storing" in embedded.console.log() and "failed" in embedded.console.log()
