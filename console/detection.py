@@ -11,4 +11,4 @@ def build_detector(settings: Settings) -> Detector:
         return Detector.load()
     from console.detect.classifier import Classifier
 
-    return Detector.load(classifier=Classifier.load(settings.classifier_model))
+    return Detector.load(classifier=Classifier.load(settings.resolved_classifier_model))

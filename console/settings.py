@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -66,7 +66,11 @@ class Settings(BaseSettings):
 
     # --- detection ---------------------------------------------------------
     classifier_enabled: bool = Field(True, description="Run the classifier beside the rules on the ingest path.")
-    classifier_model: Path | None = Field(None, description="Classifier model file; empty = the shipped model.")
+    classifier_model: Path | None = Field(
+        None,
+        description="Classifier model file; empty = the one `safeguard model retrain` promoted into data_dir "
+        "(classifier.joblib), if any, else the shipped model.",
+    )
 
     # --- identity ----------------------------------------------------------
     enrolment_token_days: int = Field(14, description="Default validity of a school enrolment token.")
@@ -153,6 +157,23 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'safeguard.db').resolve()}"
+
+    @field_validator("classifier_model", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value  # SAFEGUARD_CLASSIFIER_MODEL= means "not set", not the current folder
+
+    @property
+    def retrained_model_path(self) -> Path:
+        """Where `safeguard model retrain` keeps its model unless classifier_model names one: in data_dir, so that an
+        upgrade of the installed package neither loses it nor is changed by it."""
+        return self.classifier_model or self.data_dir / "classifier.joblib"
+
+    @property
+    def resolved_classifier_model(self) -> Path | None:
+        """The model file the console loads; None: the shipped model."""
+        path = self.retrained_model_path
+        return path if self.classifier_model or path.exists() else None
 
     @cached_property
     def resolved_secret_key(self) -> str:

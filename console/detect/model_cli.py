@@ -157,16 +157,23 @@ def _triage_labels(database_url: str) -> list[tuple[str, str, bool]]:
 def retrain(
     data_dir: DataDir = DEFAULT_DATA_DIR,
     database_url: Annotated[str | None, typer.Option(help="Database holding the triaged alerts.")] = None,
-    model: Annotated[Path, typer.Option(help="The current model; replaced if the new one is not worse.")] = (
-        SHIPPED_MODEL_PATH
-    ),
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            help="The current model, replaced if the new one is not worse (default: the one the console loads, "
+            "written back to data_dir/classifier.joblib or SAFEGUARD_CLASSIFIER_MODEL, never to the shipped model).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Fold officers' triage decisions into the training data; promote the new model only if not worse."""
     from console.settings import Settings
 
-    current = _load(model)
+    settings = Settings()
+    current = _load(model or settings.resolved_classifier_model or SHIPPED_MODEL_PATH)
+    model = model or settings.retrained_model_path
     examples = _examples(data_dir)
-    labels = _triage_labels(database_url or Settings().resolved_database_url)
+    labels = _triage_labels(database_url or settings.resolved_database_url)
     triage = triage_examples(labels, current.categories)
     typer.echo(
         f"{len(labels)} triage decisions, {len(triage)} for the model's categories "

@@ -111,3 +111,44 @@ def test_retrain_without_a_database_fails_clearly(model_path: Path, data_dir: Pa
     )
     assert result.exit_code == 1
     assert "cannot read triage decisions" in result.output
+
+
+def test_retrain_by_default_keeps_its_model_in_the_data_dir_which_the_console_then_loads(
+    sessions: sessionmaker[Session], database_url: str, model_path: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    from console.detect.classifier import SHIPPED_MODEL_PATH
+    from console.detection import build_detector
+    from console.settings import Settings
+
+    home = tmp_path / "console-data"
+    home.mkdir()
+    settings = Settings(data_dir=home)
+    assert settings.resolved_classifier_model is None, "nothing retrained yet: the shipped model"
+    shipped = SHIPPED_MODEL_PATH.read_bytes()
+    (home / "classifier.joblib").write_bytes(model_path.read_bytes())  # promoted by an earlier retrain
+    before = Classifier.load(home / "classifier.joblib")
+    with sessions() as session, session.begin():
+        school = School(name="Vale Primary", phase="primary")
+        session.add(school)
+        session.flush()
+        session.add_all([
+            _alert(school, 1, "suicide", "i am going to take all my pills tonight", AlertStatus.incident),
+            _alert(school, 2, "suicide", "this maths test is killing me", AlertStatus.false_positive),
+            _alert(school, 3, "bullying", "nobody in class wants you here loser", AlertStatus.monitor),
+        ])
+
+    result = runner.invoke(
+        app,
+        ["model", "retrain", "--data-dir", str(data_dir), "--database-url", database_url],
+        env={"SAFEGUARD_DATA_DIR": str(home), "SAFEGUARD_CLASSIFIER_MODEL": ""},
+    )
+
+    assert result.exit_code == 0, result.output
+    assert f"current model {before.version}" in result.output
+    after = Classifier.load(home / "classifier.joblib")
+    assert f"promoted: {home / 'classifier.joblib'} is now {after.version}" in result.output
+    assert after.fingerprint != before.fingerprint
+    assert SHIPPED_MODEL_PATH.read_bytes() == shipped, "the installed package's model is never written"
+    detector = build_detector(settings)
+    assert detector.classifier is not None and detector.classifier.version == after.version
+    assert detector.classifier.fingerprint == after.fingerprint
