@@ -76,9 +76,8 @@ def _alert(school: School, seq: int, category: str, text: str, status: AlertStat
     )
 
 
-def test_retrain_folds_in_triage_decisions(
-    sessions: sessionmaker[Session], database_url: str, model_path: Path, data_dir: Path
-) -> None:
+def _triaged(sessions: sessionmaker[Session]) -> None:
+    """Alerts officers decided (four; one of a category the fixture model lacks) and one not yet triaged."""
     with sessions() as session, session.begin():
         school = School(name="Hill Primary", phase="primary")
         session.add(school)
@@ -90,6 +89,12 @@ def test_retrain_folds_in_triage_decisions(
             _alert(school, 4, "drugs", "who has weed", AlertStatus.incident),
             _alert(school, 5, "bullying", "you are so annoying", AlertStatus.new),
         ])
+
+
+def test_retrain_folds_in_triage_decisions(
+    sessions: sessionmaker[Session], database_url: str, model_path: Path, data_dir: Path
+) -> None:
+    _triaged(sessions)
     before = Classifier.load(model_path)
     result = runner.invoke(
         app,
@@ -127,15 +132,7 @@ def test_retrain_by_default_keeps_its_model_in_the_data_dir_which_the_console_th
     shipped = SHIPPED_MODEL_PATH.read_bytes()
     (home / "classifier.joblib").write_bytes(model_path.read_bytes())  # promoted by an earlier retrain
     before = Classifier.load(home / "classifier.joblib")
-    with sessions() as session, session.begin():
-        school = School(name="Vale Primary", phase="primary")
-        session.add(school)
-        session.flush()
-        session.add_all([
-            _alert(school, 1, "suicide", "i am going to take all my pills tonight", AlertStatus.incident),
-            _alert(school, 2, "suicide", "this maths test is killing me", AlertStatus.false_positive),
-            _alert(school, 3, "bullying", "nobody in class wants you here loser", AlertStatus.monitor),
-        ])
+    _triaged(sessions)
 
     result = runner.invoke(
         app,
