@@ -379,10 +379,10 @@ class Run:
                 raise SystemExit(f"the load generator failed; see {self.root}/{name}-generator.log")
             phase = json.loads(line)
             result.received = phase["events"] / phase["seconds"]
+            stored = before + phase["events"]
             if engine is not None:
                 started = time.perf_counter() - phase["seconds"]
-                while self._count(engine, "events") < before + phase["events"]:
-                    time.sleep(0.1)
+                self._wait_stored(engine, stored)
                 result.committed = phase["events"] / (time.perf_counter() - started)
         result.usage = {n: f"{sampler.cpu_percent[n]:.0f}% CPU, {sampler.peak_rss.get(n, 0) / 2**20:.0f} MB" for n in watched}
         if engine is not None:
@@ -391,7 +391,8 @@ class Run:
             generator.stdin.flush()
             phase = json.loads(generator.stdout.readline())
             result.latency_rate = phase["events"] / phase["seconds"]
-            time.sleep(1.5)
+            # Acked is stored for (a) and (b), only published for (c): the slowest alerts come last.
+            self._wait_stored(engine, stored + phase["events"])
             latencies = self._latencies(engine, window_start)
             if latencies:
                 result.alerts = len(latencies)
@@ -403,6 +404,11 @@ class Run:
             generator.stdin.flush()
         generator.wait(timeout=60)
         return result
+
+    @classmethod
+    def _wait_stored(cls, engine, events: int) -> None:
+        while cls._count(engine, "events") < events:
+            time.sleep(0.1)
 
     @staticmethod
     def _count(engine, table: str) -> int:
