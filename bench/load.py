@@ -358,6 +358,8 @@ class Run:
     def measure(self, name: str, ports: list[int], dirs: list[Path], processes: dict[str, psutil.Process],
                 database_url: str | None) -> Result:
         args = self.args
+        engine = create_engine(database_url) if database_url else None
+        stored = self._count(engine, "events")  # before any agent connects
         generator = subprocess.Popen(
             [sys.executable, __file__, "_generate", ",".join(map(str, ports)), str(args.events), str(args.batch),
              str(args.latency_seconds), "distinct" if args.distinct_text else "verbatim", *map(str, dirs)],
@@ -365,12 +367,15 @@ class Run:
         )
         watched = {**processes, "load generator": psutil.Process(generator.pid)}
         result = Result(name)
-        engine = create_engine(database_url) if database_url else None
         line = generator.stdout.readline()
         if not line:
             raise SystemExit(f"the load generator failed; see {self.root}/{name}-generator.log")
-        result.connect_seconds = json.loads(line)["seconds"]
-        before = self._count(engine, "events")
+        phase = json.loads(line)
+        result.connect_seconds = phase["seconds"]
+        # Acked is stored for (a) and (b), only published for (c): each phase is counted from the events stored.
+        stored += phase["agents"]  # one event each
+        if engine is not None:
+            self._wait_stored(engine, stored)
         generator.stdin.write("go\n")
         generator.stdin.flush()
         with Sampler(watched) as sampler:
@@ -379,7 +384,7 @@ class Run:
                 raise SystemExit(f"the load generator failed; see {self.root}/{name}-generator.log")
             phase = json.loads(line)
             result.received = phase["events"] / phase["seconds"]
-            stored = before + phase["events"]
+            stored += phase["events"]
             if engine is not None:
                 started = time.perf_counter() - phase["seconds"]
                 self._wait_stored(engine, stored)
@@ -391,8 +396,7 @@ class Run:
             generator.stdin.flush()
             phase = json.loads(generator.stdout.readline())
             result.latency_rate = phase["events"] / phase["seconds"]
-            # Acked is stored for (a) and (b), only published for (c): the slowest alerts come last.
-            self._wait_stored(engine, stored + phase["events"])
+            self._wait_stored(engine, stored + phase["events"])  # the slowest alerts come last
             latencies = self._latencies(engine, window_start)
             if latencies:
                 result.alerts = len(latencies)
