@@ -410,8 +410,12 @@ class Run:
         return result
 
     @classmethod
-    def _wait_stored(cls, engine, events: int) -> None:
-        while cls._count(engine, "events") < events:
+    def _wait_stored(cls, engine, events: int, timeout: float = 300) -> None:
+        """Until the database holds `events` events; a pipeline that lost some is reported, not waited for forever."""
+        deadline = time.monotonic() + timeout
+        while (count := cls._count(engine, "events")) < events:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"only {count:,} of {events:,} acked events were stored after {timeout:.0f} s")
             time.sleep(0.1)
 
     @staticmethod
