@@ -46,7 +46,8 @@ def _examples(data_dir: Path) -> list[Example]:
         _fail(str(error))
 
 
-def _load(path: Path) -> Classifier:
+def _load(path: Path | None) -> Classifier:
+    """The model at path; None: the shipped model."""
     try:
         return Classifier.load(path)
     except ModelFormatError as error:
@@ -170,7 +171,7 @@ def retrain(
     from console.settings import Settings
 
     settings = Settings()
-    current = _load(model or settings.resolved_classifier_model or SHIPPED_MODEL_PATH)
+    current = _load(model or settings.resolved_classifier_model)
     model = model or settings.retrained_model_path
     examples = _examples(data_dir)
     labels = _triage_labels(database_url or settings.resolved_database_url)
