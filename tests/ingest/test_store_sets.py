@@ -5,14 +5,11 @@ alerts count the ones committed after the snapshot they were prepared in. On SQL
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import timedelta, timezone
 
 import pytest
-import uuid6
 from safeguard_proto.v1 import agent_pb2 as pb
 from sqlalchemy import select, text
-from sqlalchemy.orm import Session, sessionmaker
 
 from console.alerts.models import Alert
 from console.alerts.service import alert_row
@@ -20,39 +17,18 @@ from console.detect import ScanItem
 from console.detection import build_detector
 from console.devices.models import Device
 from console.events.models import Event
-from console.ingest.service import DeviceBatch, prepare_batches, write_prepared
+from console.ingest.service import prepare_batches, write_prepared
 from console.ingest.validate import Limits
 from console.settings import Settings
 from console.store import transaction, utcnow
+from support.ingest_rows import new_device, new_device_in, typed_batch
 
 LIMITS = Limits(max_batch_events=1000, max_text_chars=10_000, max_future_skew=timedelta(minutes=5), max_age=timedelta(days=30))
-ALARMING = "i want to kill myself tonight"
 
 
 @pytest.fixture(scope="module")
 def detector():
     return build_detector(Settings(classifier_enabled=False))
-
-
-def _device(sessions: sessionmaker[Session]) -> tuple[str, int]:
-    with transaction(sessions) as session:
-        school_id = session.execute(
-            text("INSERT INTO schools (name, phase, contact_name, contact_email, contact_phone, created_at) "
-                 "VALUES (:name, 'secondary', '', '', '', :now) RETURNING id"),
-            {"name": f"School {uuid.uuid4().hex[:8]}", "now": utcnow()},
-        ).scalar_one()
-    return _device_in(sessions, school_id), school_id
-
-
-def _batch(device_id: str, school_id: int, seqs: range, *, alarming: set[int] = frozenset()) -> DeviceBatch:
-    events = []
-    for seq in seqs:
-        event = pb.Event(seq=seq, event_id=str(uuid6.uuid7()), user="pupil")
-        event.time.GetCurrentTime()
-        event.typed_text.text = ALARMING if seq in alarming else f"my homework on rivers, part {seq}"
-        event.typed_text.application = "notepad"
-        events.append(event)
-    return DeviceBatch(device_id=device_id, school_id=school_id, phase="secondary", events=events)
 
 
 def _prepare(sessions, detector, batches):
@@ -74,8 +50,8 @@ def _stored(sessions, device_id: str) -> tuple[list[int], list[int], int]:
 
 
 def test_a_set_prepared_by_two_writers_is_stored_once(sessions, detector):
-    device_id, school_id = _device(sessions)
-    batch = _batch(device_id, school_id, range(1, 11), alarming={3, 8})
+    device_id, school_id = new_device(sessions)
+    batch = typed_batch(device_id, school_id, range(1, 11), alarming={3, 8})
     first, second = _prepare(sessions, detector, [batch]), _prepare(sessions, detector, [batch])
     [stored] = _write(sessions, first)
     [again] = _write(sessions, second)
@@ -85,9 +61,9 @@ def test_a_set_prepared_by_two_writers_is_stored_once(sessions, detector):
 
 
 def test_what_another_writer_stored_in_between_is_dropped_and_the_rest_written(sessions, detector):
-    device_id, school_id = _device(sessions)
-    longer = _prepare(sessions, detector, [_batch(device_id, school_id, range(1, 11), alarming={3, 8})])
-    shorter = _prepare(sessions, detector, [_batch(device_id, school_id, range(1, 6), alarming={3})])
+    device_id, school_id = new_device(sessions)
+    longer = _prepare(sessions, detector, [typed_batch(device_id, school_id, range(1, 11), alarming={3, 8})])
+    shorter = _prepare(sessions, detector, [typed_batch(device_id, school_id, range(1, 6), alarming={3})])
     [first] = _write(sessions, shorter)
     [rest] = _write(sessions, longer)
     assert (first.stored, first.alerts, first.acked_through_seq) == (5, 1, 5)
@@ -96,8 +72,8 @@ def test_what_another_writer_stored_in_between_is_dropped_and_the_rest_written(s
 
 
 def test_quarantined_events_already_stored_by_another_writer_are_not_quarantined_twice(sessions, detector):
-    device_id, school_id = _device(sessions)
-    batch = _batch(device_id, school_id, range(1, 4))
+    device_id, school_id = new_device(sessions)
+    batch = typed_batch(device_id, school_id, range(1, 4))
     batch.events[1].event_id = "not-a-uuid"
     first, second = _prepare(sessions, detector, [batch]), _prepare(sessions, detector, [batch])
     [stored], [again] = _write(sessions, first), _write(sessions, second)
@@ -107,11 +83,11 @@ def test_quarantined_events_already_stored_by_another_writer_are_not_quarantined
 
 
 def test_alerts_count_the_prior_alerts_committed_after_their_snapshot(sessions, detector):
-    device_id, school_id = _device(sessions)
-    other_id = _device_in(sessions, school_id)
+    device_id, school_id = new_device(sessions)
+    other_id = new_device_in(sessions, school_id)
     # Both sets are prepared before either is written: the second must still see the first's alerts.
-    first = _prepare(sessions, detector, [_batch(device_id, school_id, range(1, 4), alarming={1, 2, 3})])
-    second = _prepare(sessions, detector, [_batch(other_id, school_id, range(1, 3), alarming={1, 2})])
+    first = _prepare(sessions, detector, [typed_batch(device_id, school_id, range(1, 4), alarming={1, 2, 3})])
+    second = _prepare(sessions, detector, [typed_batch(other_id, school_id, range(1, 3), alarming={1, 2})])
     _write(sessions, first)
     _write(sessions, second)
     with sessions() as session:
@@ -126,8 +102,8 @@ def test_alerts_count_the_prior_alerts_committed_after_their_snapshot(sessions, 
 def test_an_ingested_alert_is_the_row_alert_row_describes(sessions, detector):
     """Ingest builds alert rows as tuples for the driver; each column must hold what alert_row (the one description
     of an alert, also used for web-filter alerts) gives, after the database's round trip."""
-    device_id, school_id = _device(sessions)
-    batch = _batch(device_id, school_id, range(1, 3), alarming={2})
+    device_id, school_id = new_device(sessions)
+    batch = typed_batch(device_id, school_id, range(1, 3), alarming={2})
     event = batch.events[1]
     event.typed_text.deleted_text = "nobody would miss me"
     event.typed_text.window_title = "Untitled - Notepad"
@@ -153,18 +129,6 @@ def test_an_ingested_alert_is_the_row_alert_row_describes(sessions, detector):
                 if column != "created_at":
                     assert getattr(alert, column) == value, column
             assert alert.triaged_by == alert.triage_reason == "" and alert.assigned_to_id is None
-
-
-def _device_in(sessions: sessionmaker[Session], school_id: int) -> str:
-    device_id = str(uuid.uuid4())
-    with transaction(sessions) as session:
-        session.execute(
-            text("INSERT INTO devices (id, school_id, hostname, os, certificate_serial, enrolled_at, revoked_reason, "
-                 "agent_version, stored_through_seq, dropped_events, policy_version) "
-                 "VALUES (:id, :school, '', '', '0', :now, '', '', 0, 0, 0)"),
-            {"id": device_id, "school": school_id, "now": utcnow()},
-        )
-    return device_id
 
 
 def test_row_values_are_what_sqlalchemy_would_write():
