@@ -2,17 +2,23 @@
 
 Ingest (`NatsBus`) publishes each batch to the subject of its device and acks the agent
 once JetStream has acked the publish (the batch is then on disk in the stream). Workers
-(`DetectionWorker`) share one durable pull consumer, gather what is waiting, store them through
-the same `prepare_set`/`write_set` as the embedded bus and ack the messages only after the
-commit. A redelivered message is harmless: `write_prepared` skips seqs the device already stored.
+(`DetectionWorker`) gather what is waiting, store it through the same `prepare_set`/`write_set`
+as the embedded bus and ack the messages only after the commit. A redelivered message is
+harmless: `write_prepared` skips seqs the device already stored.
 
-Skipping by stored-through seq needs each device's batches committed in order, but two
-workers may hold two batches of one device at once. A batch that does not follow on from what
-the device has stored waits in the worker that took it (with its device's later batches) until
-the other worker has committed the earlier one. The stream keeps work-queue retention (an acked
-message is deleted), so a gap that lasts is checked against the stream: when no earlier message
-of its device is left, it is real (the agent dropped events from a full spool) and the batch is
-committed.
+Skipping by stored-through seq needs each device's batches committed in order. A device's subject
+is in one of `PARTITIONS` partitions, each with its own durable consumer, and the live workers
+share the partitions out among themselves: each heartbeats on the members stream and consumes the
+partitions that fall to it there, so that one worker takes all of a device's batches. A worker
+that stops leaves at once; one that dies is dropped after `MEMBER_SECONDS`, and its un-acked
+messages are redelivered after the ack wait.
+
+While the workers' views of who is live differ (a worker joining or leaving), two may hold two
+batches of one device. A batch that does not follow on from what the device has stored then waits
+in the worker that took it (with its device's later batches) until the other worker has committed
+the earlier one. The stream keeps work-queue retention (an acked message is deleted), so a gap
+that lasts is checked against the stream: when no earlier message of its device is left, it is
+real (the agent dropped events from a full spool) and the batch is committed.
 """
 
 from __future__ import annotations
@@ -21,6 +27,9 @@ import asyncio
 import logging
 import re
 import time
+import uuid
+import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import nats
@@ -35,7 +44,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from console import metrics
 from console.detect import Detector
 from console.devices.models import Device
-from console.ingest.service import BatchOutcome, DeviceBatch, prepare_set, settle_collector, write_set
+from console.ingest.service import BatchOutcome, DeviceBatch, PreparedSet, prepare_set, settle_collector, write_set
 from console.ingest.validate import EventCheck, Limits
 from console.store import utcnow
 from safeguard_proto.v1 import agent_pb2 as pb
@@ -43,8 +52,13 @@ from safeguard_proto.v1 import agent_pb2 as pb
 log = logging.getLogger(__name__)
 
 STREAM = "SAFEGUARD_BATCHES"
-SUBJECT_PREFIX = "safeguard.batches."
-CONSUMER = "detect"
+SUBJECT_PREFIX = "safeguard.batches."  # + partition + "." + device id
+CONSUMER = "detect"  # + "-" + partition
+PARTITIONS = 16  # at most this many workers share the work
+MEMBERS_STREAM = "SAFEGUARD_WORKERS"
+MEMBER_PREFIX = "safeguard.workers."  # + worker name
+HEARTBEAT_SECONDS = 1.0
+MEMBER_SECONDS = 5.0  # a worker not heard from for this long is gone, and its partitions are shared out again
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 _DEVICE, _SCHOOL, _PHASE = "Sg-Device", "Sg-School", "Sg-Phase"
 
@@ -56,7 +70,14 @@ class BadMessage(ValueError):
 def subject_for(device_id: str) -> str:
     if not _TOKEN.fullmatch(device_id):
         raise ValueError(f"device id {device_id!r} cannot be a NATS subject token")
-    return SUBJECT_PREFIX + device_id
+    return f"{SUBJECT_PREFIX}{zlib.crc32(device_id.encode()) % PARTITIONS}.{device_id}"
+
+
+def partitions_of(member: str, members: Iterable[str]) -> set[int]:
+    """The partitions `member` consumes when `members` are live: in name order they take them in turn."""
+    ordered = sorted(set(members) | {member})
+    index = ordered.index(member)
+    return {partition for partition in range(PARTITIONS) if partition % len(ordered) == index}
 
 
 def encode(batch: DeviceBatch) -> tuple[str, bytes, dict[str, str]]:
@@ -67,7 +88,7 @@ def encode(batch: DeviceBatch) -> tuple[str, bytes, dict[str, str]]:
 def decode(subject: str, data: bytes, headers: dict[str, str] | None) -> DeviceBatch:
     headers = headers or {}
     device_id = headers.get(_DEVICE, "")
-    if subject != SUBJECT_PREFIX + device_id:
+    if not _TOKEN.fullmatch(device_id) or subject != subject_for(device_id):
         raise BadMessage(f"message on {subject!r} names device {device_id!r}")
     try:
         school_id = int(headers.get(_SCHOOL, ""))
@@ -93,14 +114,22 @@ async def connect(url: str, *, name: str) -> tuple[nats.NATS, JetStreamContext]:
     jetstream = client.jetstream()
     config = StreamConfig(
         name=STREAM,
-        subjects=[SUBJECT_PREFIX + ">"],
+        subjects=[SUBJECT_PREFIX + "*.*"],
         retention=RetentionPolicy.WORK_QUEUE,
         storage=StorageType.FILE,
     )
-    try:
-        await jetstream.add_stream(config)
-    except BadRequestError:
-        await jetstream.update_stream(config)
+    members = StreamConfig(
+        name=MEMBERS_STREAM,
+        subjects=[MEMBER_PREFIX + ">"],
+        max_age=MEMBER_SECONDS,
+        max_msgs_per_subject=1,
+        storage=StorageType.FILE,
+    )
+    for config in (config, members):
+        try:
+            await jetstream.add_stream(config)
+        except BadRequestError:
+            await jetstream.update_stream(config)
     return client, jetstream
 
 
@@ -160,6 +189,14 @@ class _Taken:
         return self.message.metadata.sequence.stream
 
 
+@dataclass
+class _Writing:
+    """The set being committed while the next one is prepared."""
+
+    task: asyncio.Task[bool]  # True once committed and acked
+    through: dict[str, int]  # device -> the last seq the set holds of it
+
+
 class DetectionWorker:
     """Consume batches from JetStream: store, detect, commit, then ack."""
 
@@ -183,55 +220,118 @@ class DetectionWorker:
         self._ack_wait_seconds = ack_wait_seconds
         self._max_batches = max_batches
         self._max_events = max_events
-        self._fetch = min(max_batches, 64)  # messages per fetch: adapted to keep a set within max_events
+        self._take = min(max_batches, 64)  # messages per set: adapted to keep a set within max_events
         self._retry_seconds = retry_seconds
         self._gap_check_seconds = gap_check_seconds
         self._pending_checked = 0.0
         self._waiting: list[_Taken] = []  # taken, but behind an earlier batch of the device; oldest first
+        self.name = uuid.uuid4().hex  # as a member of the workers sharing the partitions
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Until `stop` is set; the set in hand is committed and acked before returning."""
+        """Until `stop` is set; the sets in hand are committed and acked before returning."""
         settle_collector()
         client, jetstream = await connect(self._url, name="safeguard-worker")
-        subscription = await jetstream.pull_subscribe(
-            SUBJECT_PREFIX + ">",
-            durable=CONSUMER,
-            stream=STREAM,
-            config=ConsumerConfig(
-                ack_policy=AckPolicy.EXPLICIT,
-                ack_wait=self._ack_wait_seconds,
-                max_deliver=-1,
-                max_ack_pending=50_000,
-            ),
-        )
-        log.info("detection worker consuming %s from %s", STREAM, self._url)
+        inbox: asyncio.Queue[Msg] = asyncio.Queue()  # bounded by each partition's max_ack_pending
+        membership = asyncio.create_task(self._membership(jetstream, inbox), name="worker-membership")
+        log.info("detection worker %s consuming %s from %s", self.name, STREAM, self._url)
+        writing: _Writing | None = None
         try:
             while not stop.is_set():
-                try:
-                    # While batches wait for another worker's commit, look again soon whether it happened.
-                    messages = await subscription.fetch(self._fetch, timeout=0.05 if self._waiting else 1.0)
-                except (TimeoutError, asyncio.TimeoutError):
-                    messages = []
-                except NatsError as error:
-                    log.warning("fetching from JetStream failed: %r", error)
-                    await asyncio.sleep(self._retry_seconds)
-                    continue
-                events = await self._handle(jetstream, messages)
-                if events:  # the next fetch: as many messages as fit the budget at this set's events per message
+                # While batches wait for a commit, look again soon whether it happened.
+                busy = self._waiting or writing is not None and not writing.task.done()
+                messages = await self._gather(inbox, timeout=0.05 if busy else 1.0)
+                writing, events = await self._handle(jetstream, messages, writing)
+                if events:  # the next set: as many messages as fit the budget at this set's events per message
                     budget = min(self._max_batches, self._max_events * len(messages) // events)
-                    self._fetch = max(1, budget - len(self._waiting))
-                await self._report_pending(subscription)
+                    self._take = max(1, budget - len(self._waiting))
+                await self._report_pending(jetstream)
+            membership.cancel()
+            await asyncio.gather(membership, return_exceptions=True)
+            if writing is not None:
+                await writing.task
             await self._hand_back(self._waiting)
+            while not inbox.empty():
+                await inbox.get_nowait().nak()
         finally:
+            membership.cancel()
             try:
                 await client.flush(timeout=5)  # the acks of the last set; unsent ones mean a redelivery
             except NatsError as error:
                 log.warning("could not flush the last acks: %r", error)
             await client.close()
 
-    async def _handle(self, jetstream: JetStreamContext, messages: list[Msg]) -> int:
-        """Store what the waiting and the new batches can store in order, keep the rest waiting; returns the
-        new batches' events."""
+    async def _membership(self, jetstream: JetStreamContext, inbox: asyncio.Queue[Msg]) -> None:
+        """Heartbeat on the members stream and stay subscribed to the partitions that fall to this worker among
+        the live ones; on the way out, leave, so that the others take its partitions at once."""
+        subject = MEMBER_PREFIX + self.name
+        members: set[str] = set()
+        subscriptions: dict[int, JetStreamContext.PushSubscription] = {}
+        try:
+            while True:
+                try:
+                    await jetstream.publish(subject, b"", stream=MEMBERS_STREAM)
+                    info = await jetstream.stream_info(MEMBERS_STREAM, subjects_filter=MEMBER_PREFIX + ">")
+                    members = {name.removeprefix(MEMBER_PREFIX) for name in info.state.subjects or {}}
+                except NatsError as error:
+                    log.warning("heartbeat to JetStream failed: %r", error)
+                owned = partitions_of(self.name, members)
+                if owned != set(subscriptions):
+                    log.info("consuming partitions %s with %d workers", sorted(owned), len(members | {self.name}))
+                for partition in set(subscriptions) - owned:
+                    await subscriptions.pop(partition).unsubscribe()
+                for partition in owned - set(subscriptions):
+                    try:
+                        subscriptions[partition] = await self._subscribe(jetstream, partition, inbox)
+                    except NatsError as error:  # tried again at the next heartbeat
+                        log.warning("subscribing to partition %d failed: %r", partition, error)
+                await asyncio.sleep(HEARTBEAT_SECONDS)
+        finally:
+            try:
+                for subscription in subscriptions.values():
+                    await subscription.unsubscribe()
+                await jetstream.purge_stream(MEMBERS_STREAM, subject=subject)
+            except NatsError as error:
+                log.warning("could not leave the workers: %r", error)
+
+    async def _subscribe(
+        self, jetstream: JetStreamContext, partition: int, inbox: asyncio.Queue[Msg]
+    ) -> JetStreamContext.PushSubscription:
+        """The partition's messages, pushed into the inbox as they arrive (no more than `max_ack_pending` at a
+        time un-acked); the partition's workers are one queue group, in case two take it for a while."""
+
+        async def deliver(message: Msg) -> None:
+            inbox.put_nowait(message)
+
+        return await jetstream.subscribe(
+            f"{SUBJECT_PREFIX}{partition}.*",
+            queue=f"{CONSUMER}-{partition}",
+            stream=STREAM,
+            cb=deliver,
+            manual_ack=True,
+            config=ConsumerConfig(
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=self._ack_wait_seconds,
+                max_deliver=-1,
+                max_ack_pending=self._max_batches,
+            ),
+        )
+
+    async def _gather(self, inbox: asyncio.Queue[Msg], *, timeout: float) -> list[Msg]:
+        """The next set's messages: the first to arrive within `timeout`, and what else is waiting."""
+        try:
+            messages = [await asyncio.wait_for(inbox.get(), timeout)]
+        except TimeoutError:
+            return []
+        while len(messages) < self._take and not inbox.empty():
+            messages.append(inbox.get_nowait())
+        return messages
+
+    async def _handle(
+        self, jetstream: JetStreamContext, messages: list[Msg], writing: _Writing | None
+    ) -> tuple[_Writing | None, int]:
+        """Prepare what the waiting and the new batches can store in order (after the set being written, if
+        any), then write it once that set is committed; the rest keeps waiting. Returns the set now being
+        written and the new batches' events."""
         new: list[_Taken] = []
         for message in messages:
             try:
@@ -243,29 +343,55 @@ class DetectionWorker:
         taken = sorted(self._waiting + new, key=lambda item: item.stream_seq)
         self._waiting = []
         if not taken:
-            return events
+            return writing, events
         try:
             stored = await asyncio.to_thread(self._stored_through, {item.batch.device_id for item in taken})
+            if writing is not None and not writing.task.done():
+                for device_id, through in writing.through.items():
+                    if device_id in stored:
+                        stored[device_id] = max(stored[device_id], through)
             ready, self._waiting = await self._in_order(jetstream, taken, stored)
         except Exception:
             log.exception("could not order %d batches; handing them back", len(taken))
             await self._hand_back(taken)
-            return events
+            return writing, events
         if not ready:
-            return events
+            return writing, events
         batches = [item.batch for item in ready]
         started = time.perf_counter()
         try:
-            outcomes = await asyncio.to_thread(self._commit, batches)
+            prepared = await asyncio.to_thread(
+                prepare_set, self._sessions, detector=self._detector, batches=batches, limits=self._limits
+            )
         except Exception:
             metrics.COMMIT_FAILURES.inc()
             log.exception("storing %d batches failed; they will be taken again", len(batches))
             await self._hand_back(ready)
-            return events
-        metrics.record_stored(batches, outcomes, seconds=time.perf_counter() - started, now=utcnow())
+            return writing, events
+        if writing is not None and not await writing.task:
+            # This set was put in order after that one, which is not stored: it would store over its gap.
+            await self._hand_back(ready)
+            return None, events
+        through: dict[str, int] = {}
         for item in ready:
+            through[item.batch.device_id] = max(through.get(item.batch.device_id, 0), item.batch.events[-1].seq)
+        task = asyncio.create_task(self._write(ready, prepared, started))
+        return _Writing(task, through), events
+
+    async def _write(self, items: list[_Taken], prepared: PreparedSet, started: float) -> bool:
+        """Commit a prepared set and ack its messages, or hand them back; True when committed."""
+        batches = [item.batch for item in items]
+        try:
+            outcomes = await asyncio.to_thread(write_set, self._sessions, prepared)
+        except Exception:
+            metrics.COMMIT_FAILURES.inc()
+            log.exception("storing %d batches failed; they will be taken again", len(batches))
+            await self._hand_back(items)
+            return False
+        metrics.record_stored(batches, outcomes, seconds=time.perf_counter() - started, now=utcnow())
+        for item in items:
             await item.message.ack()
-        return events
+        return True
 
     async def _in_order(
         self, jetstream: JetStreamContext, taken: list[_Taken], stored: dict[str, int]
@@ -322,16 +448,12 @@ class DetectionWorker:
             query = select(Device.id, Device.stored_through_seq).where(Device.id.in_(device_ids))
             return {device_id: seq for device_id, seq in session.execute(query)}
 
-    def _commit(self, batches: list[DeviceBatch]) -> list[BatchOutcome]:
-        prepared = prepare_set(self._sessions, detector=self._detector, batches=batches, limits=self._limits)
-        return write_set(self._sessions, prepared)
-
-    async def _report_pending(self, subscription: JetStreamContext.PullSubscription) -> None:
+    async def _report_pending(self, jetstream: JetStreamContext) -> None:
         if time.monotonic() - self._pending_checked < 5:
             return
         self._pending_checked = time.monotonic()
         try:
-            info = await subscription.consumer_info()
+            info = await jetstream.stream_info(STREAM)
         except NatsError:
             return
-        metrics.QUEUE_DEPTH.labels("jetstream").set(info.num_pending + info.num_ack_pending)
+        metrics.QUEUE_DEPTH.labels("jetstream").set(info.state.messages)  # work queue: not yet acked

@@ -27,7 +27,7 @@ from scale_harness import (
 from support.processes import AgentProcess, ConsoleProcess, count_rows, prepare_school, wait_for
 
 from console.events.models import Event
-from console.ingest.nats_bus import STREAM, SUBJECT_PREFIX
+from console.ingest.nats_bus import STREAM, SUBJECT_PREFIX, subject_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
 
@@ -85,8 +85,8 @@ def topology(tmp_path_factory, postgres_url) -> Iterator[Topology]:  # noqa: F81
 async def _publish_garbage(url: str) -> None:
     client = await nats.connect(url)
     jetstream = client.jetstream()
-    await jetstream.publish(SUBJECT_PREFIX + "not-a-device", b"\xff\xfe not protobuf", stream=STREAM)
-    await jetstream.publish(SUBJECT_PREFIX + "forged", b"", stream=STREAM, headers={"Sg-Device": "other"})
+    await jetstream.publish(SUBJECT_PREFIX + "0.not-a-device", b"\xff\xfe not protobuf", stream=STREAM)
+    await jetstream.publish(subject_for("forged"), b"", stream=STREAM, headers={"Sg-Device": "other"})
     await client.close()
 
 
@@ -102,8 +102,8 @@ def test_two_consoles_and_two_workers_store_everything_once(topology: Topology):
     )
     assert received >= sum(len(a.produced_seqs()) for a in topology.agents)
     logs = "".join(worker.log() for worker in topology.workers)
-    assert "message on 'safeguard.batches.not-a-device' names device ''" in logs
-    assert "message on 'safeguard.batches.forged' names device 'other'" in logs
+    assert "message on 'safeguard.batches.0.not-a-device' names device ''" in logs
+    assert f"message on '{subject_for('forged')}' names device 'other'" in logs
 
 
 def test_sigkill_of_a_detection_worker_mid_stream(topology: Topology):

@@ -1,0 +1,90 @@
+"""A detection worker prepares its next set while the last one is committed. The next set is put in
+order after the one being written, so when that one fails to commit the next is handed back with it:
+stored over the gap, it would move the device's stored-through seq past events that were never
+stored, and their redelivery would then be skipped as a resend. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from scale_harness import NatsServer
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from support.ingest_rows import new_device, typed_batch
+from support.processes import wait_for
+
+from console.detection import build_detector
+from console.devices.models import Device
+from console.events.models import Event
+from console.ingest import nats_bus
+from console.ingest.nats_bus import DetectionWorker, NatsBus
+from console.ingest.validate import Limits
+from console.settings import Settings
+
+pytestmark = pytest.mark.nats
+
+LIMITS = Limits(max_batch_events=1000, max_text_chars=10_000, max_future_skew=timedelta(minutes=5), max_age=timedelta(days=30))
+
+
+def test_the_set_after_one_that_failed_to_commit_is_handed_back_with_it(
+    sessions: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    server = NatsServer(tmp_path / "nats").start()
+    device_id, school_id = new_device(sessions)
+    first, second = typed_batch(device_id, school_id, range(1, 6)), typed_batch(device_id, school_id, range(6, 11))
+    first_in_write, second_prepared = threading.Event(), threading.Event()
+    writes: list[list[int]] = []
+    prepare_set, write_set = nats_bus.prepare_set, nats_bus.write_set
+
+    def prepare(*args, **kwargs):
+        prepared = prepare_set(*args, **kwargs)
+        if any(batch.events[0].seq == 6 for batch in kwargs["batches"]):
+            second_prepared.set()
+        return prepared
+
+    def write(sessions_, prepared):
+        writes.append([batch.events[0].seq for batch in prepared.batches])
+        if len(writes) == 1:  # the first set: its commit fails once the second set is prepared behind it
+            first_in_write.set()
+            assert second_prepared.wait(timeout=20), "the worker did not prepare the next set during the write"
+            raise ConnectionError("the database connection was cut")
+        return write_set(sessions_, prepared)
+
+    monkeypatch.setattr(nats_bus, "prepare_set", prepare)
+    monkeypatch.setattr(nats_bus, "write_set", write)
+
+    async def scenario() -> None:
+        bus = NatsBus(url=server.url, limits=LIMITS)
+        await bus.start()
+        worker = DetectionWorker(
+            url=server.url, sessions=sessions, detector=build_detector(Settings(classifier_enabled=False)), limits=LIMITS
+        )
+        stop = asyncio.Event()
+        running = asyncio.create_task(worker.run(stop))
+        try:
+            await bus.publish(first)
+            assert await asyncio.to_thread(first_in_write.wait, 20), "the worker did not take the first batch"
+            await bus.publish(second)
+            await asyncio.to_thread(wait_for, lambda: _stored_seqs(sessions, device_id) == list(range(1, 11)),
+                                    timeout=30, what="both batches stored")
+        finally:
+            stop.set()
+            await running
+            await bus.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        server.stop()
+    assert writes[0] == [1] and writes[1][0] == 1, f"the second set was written before the first: {writes}"
+    with sessions() as session:
+        assert session.scalar(select(Device.stored_through_seq).where(Device.id == device_id)) == 10
+
+
+def _stored_seqs(sessions: sessionmaker[Session], device_id: str) -> list[int]:
+    with sessions() as session:
+        return list(session.scalars(select(Event.seq).where(Event.device_id == device_id).order_by(Event.seq)))
