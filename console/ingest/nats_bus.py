@@ -31,6 +31,7 @@ import uuid
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 import nats
 from nats.aio.msg import Msg
@@ -184,8 +185,8 @@ class _Taken:
     batch: DeviceBatch
     waiting_since: float = 0.0  # monotonic time first found not to follow on, or last checked; 0: not yet
 
-    @property
-    def stream_seq(self) -> int:
+    @cached_property
+    def stream_seq(self) -> int:  # parsed from the reply subject: once per message, not per look
         return self.message.metadata.sequence.stream
 
 
@@ -296,8 +297,8 @@ class DetectionWorker:
     async def _subscribe(
         self, jetstream: JetStreamContext, partition: int, inbox: asyncio.Queue[Msg]
     ) -> JetStreamContext.PushSubscription:
-        """The partition's messages, pushed into the inbox as they arrive (no more than `max_ack_pending` at a
-        time un-acked); the partition's workers are one queue group, in case two take it for a while."""
+        """The partition's messages, pushed into the inbox as they arrive; the partition's workers are one queue
+        group, in case two take it for a while."""
 
         async def deliver(message: Msg) -> None:
             inbox.put_nowait(message)
@@ -312,7 +313,8 @@ class DetectionWorker:
                 ack_policy=AckPolicy.EXPLICIT,
                 ack_wait=self._ack_wait_seconds,
                 max_deliver=-1,
-                max_ack_pending=self._max_batches,
+                # What may wait in this worker's inbox: two sets' worth if it consumes every partition.
+                max_ack_pending=max(64, 2 * self._max_batches // PARTITIONS),
             ),
         )
 
