@@ -516,8 +516,8 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     print(f"\n{args.agents} agents, {args.events} events each in batches of {args.batch}; "
           f"latency at {LATENCY_RATE} events/s offered for {args.latency_seconds:.0f} s; "
           f"typed text {'distinct' if args.distinct_text else 'verbatim'}; {os.cpu_count()} CPUs\n")
-    header = (f"{'topology':38} {'connect s':>9} {'received/s':>11} {'committed/s':>12} {'ratio':>6} {'p50 ms':>7} "
-              f"{'p99 ms':>7} {'alerts':>7}")
+    header = (f"{'topology':38} {'connect s':>9} {'received/s':>11} {'committed/s':>12} {'ratio':>6} {'sent/s':>7} "
+              f"{'p50 ms':>7} {'p99 ms':>7} {'alerts':>7}")
     print(header)
     print("-" * len(header))
     for r in results:
@@ -525,13 +525,15 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
         p50 = f"{r.p50 * 1000:.0f}" if r.p50 is not None else "-"
         p99 = f"{r.p99 * 1000:.0f}" if r.p99 is not None else "-"
         committed = f"{r.committed:,.0f}" if r.committed is not None else "-"
-        print(f"{r.name:38} {r.connect_seconds:>9.1f} {r.received:>11,.0f} {committed:>12} {ratio:>6} {p50:>7} {p99:>7} "
-              f"{r.alerts:>7}")
+        sent = f"{r.latency_rate:,.0f}" if r.latency_rate is not None else "-"
+        print(f"{r.name:38} {r.connect_seconds:>9.1f} {r.received:>11,.0f} {committed:>12} {ratio:>6} {sent:>7} {p50:>7} "
+              f"{p99:>7} {r.alerts:>7}")
     print("\nprocesses during the throughput phase:")
     for r in results:
         print(f"  {r.name}: " + "; ".join(f"{n} {u}" for n, u in r.usage.items()))
     print("\nratio = committed (or, for the ceiling, received) events/s over the ceiling's; "
-          "committed means stored, detected and alerted in one transaction.")
+          "committed means stored, detected and alerted in one transaction; sent/s = the events/s the generator "
+          f"managed in the latency phase (it offers {LATENCY_RATE:,}/s and falls short when the CPUs are saturated).")
 
 
 def main() -> None:
