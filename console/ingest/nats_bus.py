@@ -346,12 +346,14 @@ class DetectionWorker:
         self._waiting = []
         if not taken:
             return writing, events
+        # Read before the database, so that a set committed meanwhile is counted (if it failed instead, what
+        # is put after it here is handed back below).
+        in_flight = writing.through if writing is not None and not writing.task.done() else {}
         try:
             stored = await asyncio.to_thread(self._stored_through, {item.batch.device_id for item in taken})
-            if writing is not None and not writing.task.done():
-                for device_id, through in writing.through.items():
-                    if device_id in stored:
-                        stored[device_id] = max(stored[device_id], through)
+            for device_id, through in in_flight.items():
+                if device_id in stored:
+                    stored[device_id] = max(stored[device_id], through)
             ready, self._waiting = await self._in_order(jetstream, taken, stored)
         except Exception:
             log.exception("could not order %d batches; handing them back", len(taken))
