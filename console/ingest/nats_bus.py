@@ -71,6 +71,10 @@ class BadMessage(ValueError):
 def subject_for(device_id: str) -> str:
     if not _TOKEN.fullmatch(device_id):
         raise ValueError(f"device id {device_id!r} cannot be a NATS subject token")
+    return _subject(device_id)
+
+
+def _subject(device_id: str) -> str:
     return f"{SUBJECT_PREFIX}{zlib.crc32(device_id.encode()) % PARTITIONS}.{device_id}"
 
 
@@ -89,7 +93,7 @@ def encode(batch: DeviceBatch) -> tuple[str, bytes, dict[str, str]]:
 def decode(subject: str, data: bytes, headers: dict[str, str] | None) -> DeviceBatch:
     headers = headers or {}
     device_id = headers.get(_DEVICE, "")
-    if not _TOKEN.fullmatch(device_id) or subject != subject_for(device_id):
+    if subject != _subject(device_id):  # the stream takes only two tokens after the prefix: no dot in a device id
         raise BadMessage(f"message on {subject!r} names device {device_id!r}")
     try:
         school_id = int(headers.get(_SCHOOL, ""))
@@ -266,6 +270,7 @@ class DetectionWorker:
         the live ones; on the way out, leave, so that the others take its partitions at once."""
         subject = MEMBER_PREFIX + self.name
         members: set[str] = set()
+        owned: set[int] = set()
         subscriptions: dict[int, JetStreamContext.PushSubscription] = {}
         try:
             while True:
@@ -275,8 +280,8 @@ class DetectionWorker:
                     members = {name.removeprefix(MEMBER_PREFIX) for name in info.state.subjects or {}}
                 except NatsError as error:
                     log.warning("heartbeat to JetStream failed: %r", error)
-                owned = partitions_of(self.name, members)
-                if owned != set(subscriptions):
+                owned, before = partitions_of(self.name, members), owned
+                if owned != before:
                     log.info("consuming partitions %s with %d workers", sorted(owned), len(members | {self.name}))
                 for partition in set(subscriptions) - owned:
                     await subscriptions.pop(partition).unsubscribe()
@@ -368,9 +373,7 @@ class DetectionWorker:
                 prepare_set, self._sessions, detector=self._detector, batches=batches, limits=self._limits
             )
         except Exception:
-            metrics.COMMIT_FAILURES.inc()
-            log.exception("storing %d batches failed; they will be taken again", len(batches))
-            await self._hand_back(ready)
+            await self._store_failed(ready)
             return writing, events
         if writing is not None and not await writing.task:
             # This set was put in order after that one, which is not stored: it would store over its gap.
@@ -384,15 +387,12 @@ class DetectionWorker:
 
     async def _write(self, items: list[_Taken], prepared: PreparedSet, started: float) -> bool:
         """Commit a prepared set and ack its messages, or hand them back; True when committed."""
-        batches = [item.batch for item in items]
         try:
             outcomes = await asyncio.to_thread(write_set, self._sessions, prepared)
         except Exception:
-            metrics.COMMIT_FAILURES.inc()
-            log.exception("storing %d batches failed; they will be taken again", len(batches))
-            await self._hand_back(items)
+            await self._store_failed(items)
             return False
-        metrics.record_stored(batches, outcomes, seconds=time.perf_counter() - started, now=utcnow())
+        metrics.record_stored(prepared.batches, outcomes, seconds=time.perf_counter() - started, now=utcnow())
         for item in items:
             await item.message.ack()
         return True
@@ -442,6 +442,12 @@ class DetectionWorker:
         except NotFoundError:
             return True
         return first.seq >= item.stream_seq
+
+    async def _store_failed(self, items: list[_Taken]) -> None:
+        """In an except block: count and log the failure, and hand the batches back."""
+        metrics.COMMIT_FAILURES.inc()
+        log.exception("storing %d batches failed; they will be taken again", len(items))
+        await self._hand_back(items)
 
     async def _hand_back(self, items: list[_Taken]) -> None:
         for item in items:
