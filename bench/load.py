@@ -532,8 +532,8 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     for r in results:
         print(f"  {r.name}: " + "; ".join(f"{n} {u}" for n, u in r.usage.items()))
     print("\nratio = committed (or, for the ceiling, received) events/s over the ceiling's; "
-          "committed means stored, detected and alerted in one transaction; sent/s = the events/s the generator "
-          f"managed in the latency phase (it offers {LATENCY_RATE:,}/s and falls short when the CPUs are saturated).")
+          "committed means stored, detected and alerted in one transaction; sent/s = the latency phase's events over "
+          f"its time until the last was acked (it offers {LATENCY_RATE:,}/s and falls short when the CPUs are saturated).")
 
 
 def main() -> None:
