@@ -14,7 +14,8 @@ from console.detect import default_rules_dir
 
 
 def safeguard(*args: str, stdin: str = "") -> Result:
-    return CliRunner().invoke(app, list(args), input=stdin)
+    # Wide enough that the error box never wraps a message, whatever the length of pytest's temporary paths.
+    return CliRunner().invoke(app, list(args), input=stdin, env={"COLUMNS": "1000"})
 
 
 def test_rules_test_passes_on_the_shipped_packs() -> None:
