@@ -8,6 +8,7 @@ typed text hits a prefilter phrase of the policy.
 from __future__ import annotations
 
 import io
+import logging
 import random
 import threading
 from dataclasses import dataclass
@@ -16,6 +17,9 @@ from PIL import Image, ImageDraw
 
 from agent.capture.base import Emit
 from safeguard_proto.v1 import agent_pb2 as pb
+
+log = logging.getLogger(__name__)
+FINISHED = "simulated capture finished"  # logged with the count once `count` events were emitted
 
 # (kind, fields) steps; the fictional pupil works through lessons with a few moments that matter.
 SCENARIO: list[tuple[str, dict[str, str]]] = [
@@ -99,6 +103,8 @@ class SimulatedCapture:
                     emitted += 1
             if interval:
                 self._stop.wait(interval * self._random.uniform(0.5, 1.5))
+        if self.count and emitted >= self.count:
+            log.info("%s: %d events", FINISHED, emitted)
 
     def _event(self, kind: str, fields: dict[str, str]) -> pb.Event | None:
         policy = self._policy

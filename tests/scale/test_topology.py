@@ -22,11 +22,11 @@ from scale_harness import (
     nats_console,
     postgres_url,  # noqa: F401  (fixture)
     simulated_agents,
+    unstored,
     wait_until_delivered,
 )
-from support.processes import AgentProcess, ConsoleProcess, count_rows, prepare_school, wait_for
+from support.processes import AgentProcess, ConsoleProcess, prepare_school, wait_for
 
-from console.events.models import Event
 from console.ingest.nats_bus import STREAM, SUBJECT_PREFIX, subject_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
@@ -54,9 +54,24 @@ class Topology:
         wait_until_delivered(agents, count=COUNT, timeout=120)
         for agent in agents:
             agent.stop()
-        expected = sum(len(a.produced_seqs()) for a in self.agents)
-        wait_for(lambda: count_rows(self.database_url, Event) >= expected, timeout=60, what="workers to store everything")
-        assert assert_exactly_once(self.database_url, self.agents) == expected
+        try:
+            wait_for(lambda: not unstored(self.database_url, self.agents), timeout=60, what="workers to store everything")
+        except TimeoutError as error:
+            raise AssertionError(f"{error}\n{self.backlog()}") from None
+        assert_exactly_once(self.database_url, self.agents)
+
+    def backlog(self) -> str:
+        """Where the acked events not stored are: each device's missing seqs, the partitions' consumers and the
+        workers' last log lines, for the message of a failure that cannot be reproduced at will."""
+        lines = [
+            f"device {device_id}: {len(seqs)} acked seqs not stored, first {seqs[:10]}"
+            for device_id, seqs in unstored(self.database_url, self.agents).items()
+        ]
+        lines.extend(asyncio.run(_consumer_states(self.nats.url)))
+        for worker in self.workers:
+            lines.append(f"--- {worker.name}, last lines:")
+            lines.extend(worker.log().splitlines()[-15:])
+        return "\n".join(lines)
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +95,17 @@ def topology(tmp_path_factory, postgres_url) -> Iterator[Topology]:  # noqa: F81
         codes = [process.stop() for process in (*topology.consoles, *topology.workers)]
         server.stop()
     assert codes == [0] * 4, "every process shuts down cleanly on SIGTERM"
+
+
+async def _consumer_states(url: str) -> list[str]:
+    client = await nats.connect(url)
+    jetstream = client.jetstream()
+    states = []
+    for info in await jetstream.consumers_info(STREAM):
+        states.append(f"consumer {info.name}: pending {info.num_pending}, ack pending {info.num_ack_pending}, "
+                      f"redelivered {info.num_redelivered}")
+    await client.close()
+    return states
 
 
 async def _publish_garbage(url: str) -> None:
