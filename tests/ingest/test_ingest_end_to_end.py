@@ -26,9 +26,13 @@ def console(tmp_path: Path, database_url: str):
     process.stop()
 
 
-def _all_stored(agent: AgentProcess, database_url: str, at_least: int = 1) -> bool:
-    produced = agent.produced_seqs()
-    return len(produced) >= at_least and agent.spool_depth() == 0 and set(stored_seqs(database_url, agent.device_id)) == produced
+def _all_stored(agent: AgentProcess, database_url: str, count: int) -> bool:
+    """The capture emitted its `count` events and everything the agent produced is stored."""
+    return (
+        agent.captured(count)
+        and agent.spool_depth() == 0
+        and set(stored_seqs(database_url, agent.device_id)) == agent.produced_seqs()
+    )
 
 
 def _assert_exactly_once(agent: AgentProcess, database_url: str) -> None:
@@ -129,7 +133,7 @@ def test_agent_killed_with_unsent_events_resends_them(console: ConsoleProcess, d
     console.start()
     again = AgentProcess(agent.state_dir, console, "", ["--count", "10", "--rate", "100"]).start()
     try:
-        wait_for(lambda: _all_stored(again, database_url, unsent + 10), timeout=120, what="the spool to drain")
+        wait_for(lambda: _all_stored(again, database_url, 10), timeout=120, what="the spool to drain")
     finally:
         again.stop()
     _assert_exactly_once(again, database_url)

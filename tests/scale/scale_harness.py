@@ -18,12 +18,11 @@ from conftest import free_port, postgres_schema, terminate_connections
 from sqlalchemy import select
 from support.processes import AgentProcess, ConsoleProcess, ManagedProcess, wait_for
 
-from agent.capture.simulated import FINISHED
 from console.alerts.models import Alert
 from console.detect import ScanItem
 from console.detection import build_detector
-from console.settings import Settings
 from console.events.models import Event
+from console.settings import Settings
 from console.store import make_engine, make_sessionmaker
 
 NATS_SERVER = "/usr/sbin/nats-server"
@@ -132,13 +131,11 @@ def unsent_seqs(agent: AgentProcess) -> set[int]:
 
 
 def wait_until_delivered(agents: list[AgentProcess], *, count: int, timeout: float) -> None:
-    """The agents' simulated captures have produced their `count` events (as logged at the end of this run) and
-    the console acked every event (the spools are empty). Seeing `count` seqs is not enough: one of them is the
-    agent's start-up status, so the last simulated event could still be to come."""
-    finished = f"{FINISHED}: {count} events"
+    """The agents' simulated captures emitted their `count` events and the console acked every event (the spools
+    are empty)."""
 
     def delivered() -> bool:
-        return all(finished in agent.log() and agent.spool_depth() == 0 for agent in agents)
+        return all(agent.captured(count) and agent.spool_depth() == 0 for agent in agents)
 
     try:
         wait_for(delivered, timeout=timeout, interval=0.5, what="every agent's spool to drain")

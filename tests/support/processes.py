@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+from conftest import free_port
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import func, select
 
-from conftest import free_port
+from agent.capture.simulated import FINISHED
 from console.events.models import Event
 from console.schools import service as schools
 from console.schools.models import Phase
@@ -131,6 +132,11 @@ class AgentProcess(ManagedProcess):
     @property
     def log_path(self) -> Path:
         return self.state_dir / "agent.log"
+
+    def captured(self, count: int) -> bool:
+        """The simulated capture logged that it emitted its `count` events. Having `count` seqs is not the same:
+        one of them is the agent's start-up status, so the last simulated event may still be to come."""
+        return f"{FINISHED}: {count} events" in self.log()
 
     def wait_enrolled(self, timeout: float = 60) -> AgentProcess:
         wait_for(lambda: (self.state_dir / "device_id").exists(), timeout=timeout, what=f"enrolment: {self.log()[-2000:]}")
