@@ -117,7 +117,7 @@ async def connect(url: str, *, name: str) -> tuple[nats.NATS, JetStreamContext]:
         reconnected_cb=_log_reconnected,
     )
     jetstream = client.jetstream()
-    config = StreamConfig(
+    batches = StreamConfig(
         name=STREAM,
         subjects=[SUBJECT_PREFIX + "*.*"],
         retention=RetentionPolicy.WORK_QUEUE,
@@ -130,7 +130,7 @@ async def connect(url: str, *, name: str) -> tuple[nats.NATS, JetStreamContext]:
         max_msgs_per_subject=1,
         storage=StorageType.FILE,
     )
-    for config in (config, members):
+    for config in (batches, members):
         try:
             await jetstream.add_stream(config)
         except BadRequestError:
@@ -351,9 +351,12 @@ class DetectionWorker:
         self._waiting = []
         if not taken:
             return writing, events
+        if writing is not None and writing.task.done():
+            writing.task.result()  # raises what `_write` let through, as awaiting it below would
+            writing = None  # it ended before the database is read: what is put in order now does not follow it
         # Read before the database, so that a set committed meanwhile is counted (if it failed instead, what
         # is put after it here is handed back below).
-        in_flight = writing.through if writing is not None and not writing.task.done() else {}
+        in_flight = writing.through if writing is not None else {}
         try:
             stored = await asyncio.to_thread(self._stored_through, {item.batch.device_id for item in taken})
             for device_id, through in in_flight.items():

@@ -1,7 +1,8 @@
 """A detection worker prepares its next set while the last one is committed. The next set is put in
 order after the one being written, so when that one fails to commit the next is handed back with it:
 stored over the gap, it would move the device's stored-through seq past events that were never
-stored, and their redelivery would then be skipped as a resend. On SQLite and PostgreSQL."""
+stored, and their redelivery would then be skipped as a resend. A set put in order after the failure
+was over is written. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -86,6 +87,55 @@ def test_the_set_after_one_that_failed_to_commit_is_handed_back_with_it(
     assert writes[0] == [1] and writes[1][0] == 1, f"the second set was written before the first: {writes}"
     with sessions() as session:
         assert session.scalar(select(Device.stored_through_seq).where(Device.id == device_id)) == 10
+
+
+def test_a_set_taken_after_a_failed_commit_ended_is_written_not_handed_back(
+    sessions: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    server = NatsServer(tmp_path / "nats").start()
+    device_id, school_id = new_device(sessions)
+    prepared_firsts: list[int] = []  # the first seq of each set prepared
+    writes = 0
+    prepare_set, write_set = nats_bus.prepare_set, nats_bus.write_set
+
+    def prepare(*args, **kwargs):
+        prepared_firsts.append(kwargs["batches"][0].events[0].seq)
+        return prepare_set(*args, **kwargs)
+
+    def write(sessions_, prepared):
+        nonlocal writes
+        writes += 1
+        if writes == 1:
+            raise ConnectionError("the database connection was cut")
+        return write_set(sessions_, prepared)
+
+    monkeypatch.setattr(nats_bus, "prepare_set", prepare)
+    monkeypatch.setattr(nats_bus, "write_set", write)
+
+    async def scenario() -> None:
+        bus = NatsBus(url=server.url, limits=LIMITS)
+        await bus.start()
+        worker = DetectionWorker(
+            url=server.url, sessions=sessions, detector=build_detector(Settings(classifier_enabled=False)), limits=LIMITS
+        )
+        stop = asyncio.Event()
+        running = asyncio.create_task(worker.run(stop))
+        try:
+            await bus.publish(typed_batch(device_id, school_id, range(1, 6)))
+            await asyncio.to_thread(wait_for, lambda: _stored_seqs(sessions, device_id) == list(range(1, 6)),
+                                    timeout=30, what="the batch stored")
+        finally:
+            stop.set()
+            await running
+            await bus.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        server.stop()
+    # The failed commit's batch is redelivered after its write ended: prepared once more and written, not
+    # handed back a second time because the write before it had failed.
+    assert prepared_firsts == [1, 1] and writes == 2, f"prepared {prepared_firsts}, {writes} writes"
 
 
 def _stored_seqs(sessions: sessionmaker[Session], device_id: str) -> list[int]:
