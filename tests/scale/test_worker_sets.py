@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -34,7 +35,6 @@ LIMITS = Limits(max_batch_events=1000, max_text_chars=10_000, max_future_skew=ti
 def test_the_set_after_one_that_failed_to_commit_is_handed_back_with_it(
     sessions: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    server = NatsServer(tmp_path / "nats").start()
     device_id, school_id = new_device(sessions)
     first, second = typed_batch(device_id, school_id, range(1, 6)), typed_batch(device_id, school_id, range(6, 11))
     first_in_write, second_prepared = threading.Event(), threading.Event()
@@ -59,29 +59,14 @@ def test_the_set_after_one_that_failed_to_commit_is_handed_back_with_it(
     monkeypatch.setattr(nats_bus, "prepare_set", prepare)
     monkeypatch.setattr(nats_bus, "write_set", write)
 
-    async def scenario() -> None:
-        bus = NatsBus(url=server.url, limits=LIMITS)
-        await bus.start()
-        worker = DetectionWorker(
-            url=server.url, sessions=sessions, detector=build_detector(Settings(classifier_enabled=False)), limits=LIMITS
-        )
-        stop = asyncio.Event()
-        running = asyncio.create_task(worker.run(stop))
-        try:
-            await bus.publish(first)
-            assert await asyncio.to_thread(first_in_write.wait, 20), "the worker did not take the first batch"
-            await bus.publish(second)
-            await asyncio.to_thread(wait_for, lambda: _stored_seqs(sessions, device_id) == list(range(1, 11)),
-                                    timeout=30, what="both batches stored")
-        finally:
-            stop.set()
-            await running
-            await bus.close()
+    async def during(bus: NatsBus) -> None:
+        await bus.publish(first)
+        assert await asyncio.to_thread(first_in_write.wait, 20), "the worker did not take the first batch"
+        await bus.publish(second)
+        await asyncio.to_thread(wait_for, lambda: _stored_seqs(sessions, device_id) == list(range(1, 11)),
+                                timeout=30, what="both batches stored")
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        server.stop()
+    _with_worker(tmp_path, sessions, during)
     # Checked here: an assertion inside the write would only count as one more failed commit.
     assert prepared_during_first_write == [True], "the worker did not prepare the next set during the write"
     assert writes[0] == [1] and writes[1][0] == 1, f"the second set was written before the first: {writes}"
@@ -92,7 +77,6 @@ def test_the_set_after_one_that_failed_to_commit_is_handed_back_with_it(
 def test_a_set_taken_after_a_failed_commit_ended_is_written_not_handed_back(
     sessions: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    server = NatsServer(tmp_path / "nats").start()
     device_id, school_id = new_device(sessions)
     prepared_firsts: list[int] = []  # the first seq of each set prepared
     writes = 0
@@ -112,6 +96,21 @@ def test_a_set_taken_after_a_failed_commit_ended_is_written_not_handed_back(
     monkeypatch.setattr(nats_bus, "prepare_set", prepare)
     monkeypatch.setattr(nats_bus, "write_set", write)
 
+    async def during(bus: NatsBus) -> None:
+        await bus.publish(typed_batch(device_id, school_id, range(1, 6)))
+        await asyncio.to_thread(wait_for, lambda: _stored_seqs(sessions, device_id) == list(range(1, 6)),
+                                timeout=30, what="the batch stored")
+
+    _with_worker(tmp_path, sessions, during)
+    # The failed commit's batch is redelivered after its write ended: prepared once more and written, not
+    # handed back a second time because the write before it had failed.
+    assert prepared_firsts == [1, 1] and writes == 2, f"prepared {prepared_firsts}, {writes} writes"
+
+
+def _with_worker(tmp_path: Path, sessions: sessionmaker[Session], during: Callable[[NatsBus], Awaitable[None]]) -> None:
+    """A NATS server, an ingest bus and a detection worker, while `during` publishes and waits."""
+    server = NatsServer(tmp_path / "nats").start()
+
     async def scenario() -> None:
         bus = NatsBus(url=server.url, limits=LIMITS)
         await bus.start()
@@ -121,9 +120,7 @@ def test_a_set_taken_after_a_failed_commit_ended_is_written_not_handed_back(
         stop = asyncio.Event()
         running = asyncio.create_task(worker.run(stop))
         try:
-            await bus.publish(typed_batch(device_id, school_id, range(1, 6)))
-            await asyncio.to_thread(wait_for, lambda: _stored_seqs(sessions, device_id) == list(range(1, 6)),
-                                    timeout=30, what="the batch stored")
+            await during(bus)
         finally:
             stop.set()
             await running
@@ -133,9 +130,6 @@ def test_a_set_taken_after_a_failed_commit_ended_is_written_not_handed_back(
         asyncio.run(scenario())
     finally:
         server.stop()
-    # The failed commit's batch is redelivered after its write ended: prepared once more and written, not
-    # handed back a second time because the write before it had failed.
-    assert prepared_firsts == [1, 1] and writes == 2, f"prepared {prepared_firsts}, {writes} writes"
 
 
 def _stored_seqs(sessions: sessionmaker[Session], device_id: str) -> list[int]:
