@@ -242,6 +242,8 @@ class DetectionWorker:
         writing: _Writing | None = None
         try:
             while not stop.is_set():
+                if membership.done():  # it ends only by failing; without heartbeats the others take its partitions
+                    membership.result()
                 # While batches wait for a commit, look again soon whether it happened.
                 busy = self._waiting or writing is not None and not writing.task.done()
                 messages = await self._gather(inbox, timeout=0.05 if busy else 1.0)
