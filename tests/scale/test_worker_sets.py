@@ -2,7 +2,7 @@
 order after the one being written, so when that one fails to commit the next is handed back with it:
 stored over the gap, it would move the device's stored-through seq past events that were never
 stored, and their redelivery would then be skipped as a resend. A set put in order after the failure
-was over is written. On SQLite and PostgreSQL."""
+was over is written. A worker whose membership fails stops. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,14 +14,11 @@ from pathlib import Path
 
 import pytest
 from scale_harness import NatsServer
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from support.ingest_rows import new_device, typed_batch
+from support.ingest_rows import new_device, stored_rows, typed_batch
 from support.processes import wait_for
 
 from console.detection import build_detector
-from console.devices.models import Device
-from console.events.models import Event
 from console.ingest import nats_bus
 from console.ingest.nats_bus import DetectionWorker, NatsBus
 from console.ingest.validate import Limits
@@ -63,15 +60,14 @@ def test_the_set_after_one_that_failed_to_commit_is_handed_back_with_it(
         await bus.publish(first)
         assert await asyncio.to_thread(first_in_write.wait, 20), "the worker did not take the first batch"
         await bus.publish(second)
-        await asyncio.to_thread(wait_for, lambda: _stored_seqs(sessions, device_id) == list(range(1, 11)),
+        await asyncio.to_thread(wait_for, lambda: stored_rows(sessions, device_id)[0] == list(range(1, 11)),
                                 timeout=30, what="both batches stored")
 
     _with_worker(tmp_path, sessions, during)
     # Checked here: an assertion inside the write would only count as one more failed commit.
     assert prepared_during_first_write == [True], "the worker did not prepare the next set during the write"
     assert writes[0] == [1] and writes[1][0] == 1, f"the second set was written before the first: {writes}"
-    with sessions() as session:
-        assert session.scalar(select(Device.stored_through_seq).where(Device.id == device_id)) == 10
+    assert stored_rows(sessions, device_id)[2] == 10
 
 
 def test_a_set_taken_after_a_failed_commit_ended_is_written_not_handed_back(
@@ -98,13 +94,38 @@ def test_a_set_taken_after_a_failed_commit_ended_is_written_not_handed_back(
 
     async def during(bus: NatsBus) -> None:
         await bus.publish(typed_batch(device_id, school_id, range(1, 6)))
-        await asyncio.to_thread(wait_for, lambda: _stored_seqs(sessions, device_id) == list(range(1, 6)),
+        await asyncio.to_thread(wait_for, lambda: stored_rows(sessions, device_id)[0] == list(range(1, 6)),
                                 timeout=30, what="the batch stored")
 
     _with_worker(tmp_path, sessions, during)
     # The failed commit's batch is redelivered after its write ended: prepared once more and written, not
     # handed back a second time because the write before it had failed.
     assert prepared_firsts == [1, 1] and writes == 2, f"prepared {prepared_firsts}, {writes} writes"
+
+
+def test_a_worker_whose_membership_fails_stops_with_the_error(
+    sessions: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Without its heartbeats the other workers take its partitions; consuming them as well, it would only make
+    batches wait. Stopping, it is restarted by its supervisor."""
+
+    def broken(member, members):
+        raise RuntimeError("the membership broke")
+
+    monkeypatch.setattr(nats_bus, "partitions_of", broken)
+    server = NatsServer(tmp_path / "nats").start()
+    worker = DetectionWorker(
+        url=server.url, sessions=sessions, detector=build_detector(Settings(classifier_enabled=False)), limits=LIMITS
+    )
+
+    async def run() -> None:
+        await asyncio.wait_for(worker.run(asyncio.Event()), timeout=20)
+
+    try:
+        with pytest.raises(RuntimeError, match="the membership broke"):
+            asyncio.run(run())
+    finally:
+        server.stop()
 
 
 def _with_worker(tmp_path: Path, sessions: sessionmaker[Session], during: Callable[[NatsBus], Awaitable[None]]) -> None:
@@ -130,8 +151,3 @@ def _with_worker(tmp_path: Path, sessions: sessionmaker[Session], during: Callab
         asyncio.run(scenario())
     finally:
         server.stop()
-
-
-def _stored_seqs(sessions: sessionmaker[Session], device_id: str) -> list[int]:
-    with sessions() as session:
-        return list(session.scalars(select(Event.seq).where(Event.device_id == device_id).order_by(Event.seq)))
