@@ -290,10 +290,8 @@ _POSTGRES_MOVED = (
     .table_valued("id", "seq")
     .render_derived("moved")
 )
-_MOVE_STORED_THROUGH = {
-    True: _move_stored_through(_SQLITE_MOVED.c.key, _SQLITE_MOVED.c.value),
-    False: _move_stored_through(_POSTGRES_MOVED.c.id, _POSTGRES_MOVED.c.seq),
-}
+_SQLITE_MOVE_STORED_THROUGH = _move_stored_through(_SQLITE_MOVED.c.key, _SQLITE_MOVED.c.value)
+_POSTGRES_MOVE_STORED_THROUGH = _move_stored_through(_POSTGRES_MOVED.c.id, _POSTGRES_MOVED.c.seq)
 # The alerts' columns as ingest writes them; the last three are known only in the write transaction (the risk and
 # the evidence depend on the subject's prior alerts, counted then).
 _ALERT_COLUMNS = (
@@ -504,10 +502,11 @@ def write_prepared(*, session: Session, prepared: PreparedSet) -> list[BatchOutc
         final_through[batch.device_id] = max(final_through[batch.device_id], outcome.acked_through_seq)
 
     if prepared.sqlite:
-        moved = {"through": json.dumps(final_through), "now": now}
+        session.execute(_SQLITE_MOVE_STORED_THROUGH, {"through": json.dumps(final_through), "now": now})
     else:
-        moved = {"ids": list(final_through), "seqs": list(final_through.values()), "now": now}
-    session.execute(_MOVE_STORED_THROUGH[prepared.sqlite], moved)
+        session.execute(
+            _POSTGRES_MOVE_STORED_THROUGH, {"ids": list(final_through), "seqs": list(final_through.values()), "now": now}
+        )
     statuses = {batch.device_id: rows.status[1] for batch, rows in zip(prepared.batches, kept) if rows.status}
     for device_id, values in statuses.items():
         session.execute(update(_DEVICES).where(_DEVICES.c.id == device_id).values(**values))
