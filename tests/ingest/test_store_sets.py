@@ -15,13 +15,11 @@ from console.alerts.models import Alert
 from console.alerts.service import alert_row
 from console.detect import ScanItem
 from console.detection import build_detector
-from console.devices.models import Device
-from console.events.models import Event
 from console.ingest.service import prepare_batches, write_prepared
 from console.ingest.validate import Limits
 from console.settings import Settings
 from console.store import transaction, utcnow
-from support.ingest_rows import new_device, new_device_in, typed_batch
+from support.ingest_rows import new_device, new_device_in, stored_rows, typed_batch
 
 LIMITS = Limits(max_batch_events=1000, max_text_chars=10_000, max_future_skew=timedelta(minutes=5), max_age=timedelta(days=30))
 
@@ -41,14 +39,6 @@ def _write(sessions, prepared):
         return write_prepared(session=session, prepared=prepared)
 
 
-def _stored(sessions, device_id: str) -> tuple[list[int], list[int], int]:
-    with sessions() as session:
-        events = list(session.scalars(select(Event.seq).where(Event.device_id == device_id).order_by(Event.seq)))
-        alerts = list(session.scalars(select(Alert.event_seq).where(Alert.device_id == device_id).order_by(Alert.event_seq)))
-        through = session.scalar(select(Device.stored_through_seq).where(Device.id == device_id))
-    return events, alerts, through
-
-
 def test_a_set_prepared_by_two_writers_is_stored_once(sessions, detector):
     device_id, school_id = new_device(sessions)
     batch = typed_batch(device_id, school_id, range(1, 11), alarming={3, 8})
@@ -57,7 +47,7 @@ def test_a_set_prepared_by_two_writers_is_stored_once(sessions, detector):
     [again] = _write(sessions, second)
     assert (stored.stored, stored.alerts, stored.acked_through_seq) == (10, 2, 10)
     assert (again.stored, again.alerts, again.acked_through_seq, again.rejected) == (0, 0, 10, [])
-    assert _stored(sessions, device_id) == (list(range(1, 11)), [3, 8], 10)
+    assert stored_rows(sessions, device_id) == (list(range(1, 11)), [3, 8], 10)
 
 
 def test_what_another_writer_stored_in_between_is_dropped_and_the_rest_written(sessions, detector):
@@ -68,7 +58,7 @@ def test_what_another_writer_stored_in_between_is_dropped_and_the_rest_written(s
     [rest] = _write(sessions, longer)
     assert (first.stored, first.alerts, first.acked_through_seq) == (5, 1, 5)
     assert (rest.stored, rest.alerts, rest.acked_through_seq) == (5, 1, 10)
-    assert _stored(sessions, device_id) == (list(range(1, 11)), [3, 8], 10)
+    assert stored_rows(sessions, device_id) == (list(range(1, 11)), [3, 8], 10)
 
 
 def test_quarantined_events_already_stored_by_another_writer_are_not_quarantined_twice(sessions, detector):

@@ -125,11 +125,6 @@ def simulated_agents(root: Path, console: ConsoleProcess, token: str, *, count: 
     ]
 
 
-def unsent_seqs(agent: AgentProcess) -> set[int]:
-    with sqlite3.connect(f"file:{agent.state_dir / 'spool.db'}?mode=ro", uri=True) as db:
-        return {row[0] for row in db.execute("SELECT seq FROM events")}
-
-
 def wait_until_delivered(agents: list[AgentProcess], *, count: int, timeout: float) -> None:
     """The agents' simulated captures emitted their `count` events and the console acked every event (the spools
     are empty)."""
@@ -146,7 +141,9 @@ def wait_until_delivered(agents: list[AgentProcess], *, count: int, timeout: flo
 
 def acked_seqs(agent: AgentProcess) -> set[int]:
     """What the console acked to the agent: what it produced and no longer holds in its spool."""
-    return agent.produced_seqs() - unsent_seqs(agent)
+    with sqlite3.connect(f"file:{agent.state_dir / 'spool.db'}?mode=ro", uri=True) as db:
+        unsent = {row[0] for row in db.execute("SELECT seq FROM events")}
+    return agent.produced_seqs() - unsent
 
 
 def unstored(database_url: str, agents: list[AgentProcess]) -> dict[str, list[int]]:

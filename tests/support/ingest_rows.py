@@ -1,4 +1,5 @@
-"""A school, its devices and typed-text batches written straight into a test database, for the ingest tests."""
+"""A school, its devices and typed-text batches written straight into a test database, and what got stored, for the
+ingest tests."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import uuid
 
 import uuid6
 from safeguard_proto.v1 import agent_pb2 as pb
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from console.alerts.models import Alert
+from console.devices.models import Device
+from console.events.models import Event
 from console.ingest.service import DeviceBatch
 from console.store import transaction, utcnow
 
@@ -48,3 +52,12 @@ def typed_batch(device_id: str, school_id: int, seqs: range, *, alarming: set[in
         event.typed_text.application = "notepad"
         events.append(event)
     return DeviceBatch(device_id=device_id, school_id=school_id, phase="secondary", events=events)
+
+
+def stored_rows(sessions: sessionmaker[Session], device_id: str) -> tuple[list[int], list[int], int]:
+    """The device's stored event seqs, the seqs its alerts were raised on, and its stored-through seq."""
+    with sessions() as session:
+        events = list(session.scalars(select(Event.seq).where(Event.device_id == device_id).order_by(Event.seq)))
+        alerts = list(session.scalars(select(Alert.event_seq).where(Alert.device_id == device_id).order_by(Alert.event_seq)))
+        through = session.scalar(select(Device.stored_through_seq).where(Device.id == device_id))
+    return events, alerts, through
